@@ -1,0 +1,46 @@
+"""Value types shared by the parser, the store and the analysis core. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """The result of one execution of one test."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+    @property
+    def is_failure(self) -> bool:
+        return self in (Outcome.FAILED, Outcome.ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class TestExecution:
+    """One execution of one test as read from a JUnit report.
+
+    `ordinal` numbers the executions of the same `key` within one report file, in document order
+    (0 for the first). Reruns (repeated testcases, Surefire flakyFailure/rerunFailure) get 1, 2, ...
+    so that re-reading the same file gives the same (source, key, ordinal) triples: that triple is
+    what makes re-ingestion idempotent.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    key: str
+    suite: str
+    classname: str
+    name: str
+    file: str | None
+    line: int | None
+    outcome: Outcome
+    duration_s: float | None
+    ordinal: int
+    message: str | None = None
+    details: str | None = None
+    system_out: str | None = None
+    system_err: str | None = None
