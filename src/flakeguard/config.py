@@ -1,0 +1,164 @@
+"""Settings from the environment, validated once at start-up.
+
+Every variable of the original Node worker is accepted under its original name. A bad value stops
+the process with a message naming the variable (see `load_settings`). Secrets are `SecretStr`, so
+they never appear in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["trace", "debug", "info", "warn", "warning", "error", "fatal"]
+Environment = Literal["development", "production", "test"]
+
+DEFAULT_DATA_DIR = Path(".flakeguard")
+
+
+class QueueDefaults(BaseSettings):
+    """Queue defaults of the original worker; overridable from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="QUEUE_", extra="ignore")
+
+    concurrency: int = Field(5, ge=1, le=500)
+    high_priority_concurrency: int = Field(3, ge=1, le=500)
+    attempts: int = Field(3, ge=1, le=100)
+    retry_delay_ms: int = Field(5000, ge=0)
+    max_retry_delay_ms: int = Field(30000, ge=0)
+    backoff_multiplier: float = Field(2.0, ge=1.0)
+    stalled_job_timeout_ms: int = Field(30000, ge=1000)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    env: Environment = Field(
+        "development", validation_alias=AliasChoices("FLAKEGUARD_ENV", "NODE_ENV")
+    )
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    data_dir: Path = Field(DEFAULT_DATA_DIR, validation_alias="FLAKEGUARD_DATA_DIR")
+    redis_prefix: str = Field("bull", validation_alias="REDIS_PREFIX", min_length=1)
+
+    worker_concurrency: int = Field(5, ge=1, le=500, validation_alias="WORKER_CONCURRENCY")
+    worker_name: str = Field("flakeguard-worker", validation_alias="WORKER_NAME", min_length=1)
+    log_level: LogLevel = Field("info", validation_alias="LOG_LEVEL")
+
+    github_app_id: str | None = Field(None, validation_alias="GITHUB_APP_ID")
+    github_private_key: SecretStr | None = Field(None, validation_alias="GITHUB_PRIVATE_KEY")
+    github_token: SecretStr | None = Field(None, validation_alias="GITHUB_TOKEN")
+    github_webhook_secret: SecretStr | None = Field(None, validation_alias="GITHUB_WEBHOOK_SECRET")
+    github_api_url: str = Field("https://api.github.com", validation_alias="GITHUB_API_URL")
+    github_rate_limit_reserve: int = Field(
+        500, ge=0, validation_alias="GITHUB_RATE_LIMIT_RESERVE"
+    )
+
+    polling_enabled: bool = Field(True, validation_alias="POLLING_ENABLED")
+    polling_interval_minutes: int = Field(15, ge=1, le=24 * 60, validation_alias="POLLING_INTERVAL_MINUTES")
+    polling_batch_size: int = Field(10, ge=1, le=1000, validation_alias="POLLING_BATCH_SIZE")
+
+    metrics_enabled: bool = Field(True, validation_alias="METRICS_ENABLED")
+    metrics_port: int = Field(9090, ge=0, le=65535, validation_alias="METRICS_PORT")
+    health_check_port: int = Field(8080, ge=0, le=65535, validation_alias="HEALTH_CHECK_PORT")
+    bind_host: str = Field("0.0.0.0", validation_alias="BIND_HOST")
+    api_token: SecretStr | None = Field(None, validation_alias="FLAKEGUARD_API_TOKEN")
+
+    redis_cluster_enabled: bool = Field(False, validation_alias="REDIS_CLUSTER_ENABLED")
+    redis_cluster_nodes: str | None = Field(None, validation_alias="REDIS_CLUSTER_NODES")
+
+    remove_on_complete: int = Field(100, ge=0, validation_alias="REMOVE_ON_COMPLETE")
+    remove_on_fail: int = Field(50, ge=0, validation_alias="REMOVE_ON_FAIL")
+
+    # JUnit ingestion limits (see docs/JUNIT.md).
+    max_artifact_bytes: int = Field(512 * 1024 * 1024, ge=1, validation_alias="MAX_ARTIFACT_BYTES")
+    max_zip_members: int = Field(10_000, ge=1, validation_alias="MAX_ZIP_MEMBERS")
+    max_uncompressed_bytes: int = Field(
+        4 * 1024 * 1024 * 1024, ge=1, validation_alias="MAX_UNCOMPRESSED_BYTES"
+    )
+    max_compression_ratio: int = Field(200, ge=1, validation_alias="MAX_COMPRESSION_RATIO")
+    max_output_bytes: int = Field(64 * 1024, ge=0, validation_alias="MAX_SYSTEM_OUT_BYTES")
+
+    queue: QueueDefaults = Field(default_factory=QueueDefaults)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _lower_env(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        scheme = urlsplit(value).scheme
+        if not scheme.startswith(("postgres", "sqlite")):
+            raise ValueError("must be a postgresql:// or sqlite:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @property
+    def async_database_url(self) -> str:
+        """The SQLAlchemy async URL: postgresql:// is mapped to asyncpg, sqlite to aiosqlite."""
+        if self.database_url is None:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'flakeguard.db').resolve()}"
+        return to_async_database_url(self.database_url)
+
+
+def to_async_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    scheme = parts.scheme
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
+        scheme = "postgresql+asyncpg"
+    elif scheme == "sqlite":
+        scheme = "sqlite+aiosqlite"
+    query = parse_qsl(parts.query)
+    if scheme == "postgresql+asyncpg":
+        # asyncpg takes `ssl`, not libpq's `sslmode`.
+        query = [("ssl", v) if k == "sslmode" else (k, v) for k, v in query]
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+class ConfigError(Exception):
+    """Raised with a message that names each bad variable; never echoes secret values."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc = ".".join(str(p) for p in error["loc"])
+            name = _env_name(loc)
+            lines.append(f"{name}: {error['msg']}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _env_name(loc: str) -> str:
+    if loc.startswith("queue."):
+        return "QUEUE_" + loc.split(".", 1)[1].upper()
+    field = Settings.model_fields.get(loc)
+    alias = field.validation_alias if field is not None else None
+    if isinstance(alias, str):
+        return alias
+    if isinstance(alias, AliasChoices):
+        return " or ".join(str(c) for c in alias.choices)
+    return loc.upper()
