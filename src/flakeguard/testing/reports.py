@@ -48,7 +48,10 @@ def _case_xml(case: CaseSpec) -> str:
     elif case.outcome is Outcome.SKIPPED:
         body = "<skipped/>"
     for _ in range(case.flaky_failures):
-        body += f"<flakyFailure message={msg} type=\"AssertionError\"><stackTrace>{details}</stackTrace></flakyFailure>"
+        body += (
+            f"<flakyFailure message={msg} type=\"AssertionError\">"
+            f"<stackTrace>{details}</stackTrace></flakyFailure>"
+        )
     return f"    <testcase {attrs}>{body}</testcase>\n" if body else f"    <testcase {attrs}/>\n"
 
 
