@@ -1,0 +1,110 @@
+"""The analysis core: pure functions over a test's observations, no I/O.
+
+Entry points for the workers and the store:
+
+* `analyze_test(observations, config, previous, now)` -> `TestAnalysis` (score + verdict + impact);
+* `original_score`, `classify`, `decide_quarantine`, `impact` individually;
+* `report_sort_key` to order a report by impact.
+
+See docs/ALGORITHMS.md for every formula and rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from flakeguard.analysis.classify import classify, is_infrastructure_failure
+from flakeguard.analysis.impact import impact
+from flakeguard.analysis.model import (
+    AnalysisConfig,
+    BrokenEvidence,
+    Evidence,
+    InfrastructureEvidence,
+    JSONObject,
+    JSONValue,
+    Observation,
+    OriginalScore,
+    PreviousState,
+    QuarantineAction,
+    QuarantineDecision,
+    QuarantineOrigin,
+    QuarantineState,
+    RegressionEvidence,
+    SameCodeEvidence,
+    SameCodeScope,
+    StatisticalEvidence,
+    Status,
+    TestAnalysis,
+    Verdict,
+    newest_first_key,
+)
+from flakeguard.analysis.quarantine import decide_quarantine
+from flakeguard.analysis.score import original_score, within_lookback
+
+__all__ = [
+    "AnalysisConfig",
+    "BrokenEvidence",
+    "Evidence",
+    "InfrastructureEvidence",
+    "JSONObject",
+    "JSONValue",
+    "Observation",
+    "OriginalScore",
+    "PreviousState",
+    "QuarantineAction",
+    "QuarantineDecision",
+    "QuarantineOrigin",
+    "QuarantineState",
+    "RegressionEvidence",
+    "SameCodeEvidence",
+    "SameCodeScope",
+    "StatisticalEvidence",
+    "Status",
+    "TestAnalysis",
+    "Verdict",
+    "analyze_test",
+    "classify",
+    "decide_quarantine",
+    "impact",
+    "is_infrastructure_failure",
+    "newest_first_key",
+    "original_score",
+    "report_sort_key",
+    "within_lookback",
+]
+
+
+def analyze_test(
+    observations: Iterable[Observation],
+    config: AnalysisConfig,
+    previous: PreviousState | None,
+    now: datetime,
+) -> TestAnalysis:
+    """Score, classify and weigh one test over its observations within `config.lookback_days` of `now`."""
+    window = within_lookback(observations, config, now)
+    failures = [obs for obs in window if obs.is_failure]
+    decided = sum(1 for obs in window if not obs.is_skipped)
+    return TestAnalysis(
+        executions=len(window),
+        failures=len(failures),
+        failure_rate=len(failures) / decided if decided else 0.0,
+        last_failure_at=max((obs.started_at for obs in failures), default=None),
+        score=original_score(window, config),
+        verdict=classify(window, config, previous, now),
+        impact=impact(window, config),
+    )
+
+
+_STATUS_ORDER = {Status.BROKEN: 0, Status.FLAKY: 1, Status.HEALTHY: 2, Status.INSUFFICIENT_DATA: 3}
+
+
+def report_sort_key(analysis: TestAnalysis) -> tuple[float, int, float, float]:
+    """Highest impact first; then broken before flaky before the rest; then confidence and score."""
+    score = analysis.score.score if analysis.score is not None else 0.0
+    return (
+        -analysis.impact,
+        _STATUS_ORDER[analysis.verdict.status],
+        -analysis.verdict.confidence,
+        -score,
+    )
