@@ -1,0 +1,3 @@
+from flakeguard.cli import main
+
+main()

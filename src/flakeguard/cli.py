@@ -1,0 +1,248 @@
+"""The `flakeguard` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flakeguard.config import ConfigError, Settings, load_settings
+from flakeguard.jobs.names import QueueName
+from flakeguard.logging import configure_logging, get_logger
+
+app = typer.Typer(help="FlakeGuard: finds flaky tests in GitHub Actions CI.", no_args_is_help=True)
+enqueue_app = typer.Typer(help="Put a job on a queue.", no_args_is_help=True)
+queues_app = typer.Typer(help="Inspect and manage the queues.", no_args_is_help=True)
+app.add_typer(enqueue_app, name="enqueue")
+app.add_typer(queues_app, name="queues")
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def settings_or_exit() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        err_console.print(f"[red]flakeguard: {exc}[/red]")
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level)
+    return settings
+
+
+def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(coro_fn())  # type: ignore[arg-type]
+
+
+def parse_queues(value: str | None) -> list[QueueName] | None:
+    if not value:
+        return None
+    names = []
+    for part in value.split(","):
+        try:
+            names.append(QueueName(part.strip()))
+        except ValueError:
+            err_console.print(f"[red]unknown queue {part.strip()!r}; known: {', '.join(QueueName)}[/red]")
+            raise typer.Exit(2) from None
+    return names
+
+
+def api_token_for(settings: Settings) -> str:
+    """FLAKEGUARD_API_TOKEN, or a generated one kept in the data dir (readable only by its owner)."""
+    if settings.api_token is not None:
+        return settings.api_token.get_secret_value()
+    path = settings.data_dir / "api-token"
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (DATABASE_URL, or the embedded SQLite file)."""
+    settings = settings_or_exit()
+    from flakeguard.store.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.async_database_url)
+    console.print("database migrated to head")
+
+
+@app.command()
+def up(
+    queues: Annotated[str | None, typer.Option(help="Comma-separated queues to work (default: all four).")] = None,
+) -> None:
+    """Start everything: migrations, Redis (embedded when REDIS_URL is unset), workers, health, metrics."""
+    settings = settings_or_exit()
+    from flakeguard.embedded_redis import EmbeddedRedis
+    from flakeguard.runtime import run_process
+    from flakeguard.store.migrate import upgrade
+
+    log = get_logger("flakeguard.up")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.async_database_url)
+    embedded: EmbeddedRedis | None = None
+    redis_url = settings.redis_url
+    if redis_url is None and not settings.redis_cluster_enabled:
+        embedded = EmbeddedRedis(settings.data_dir / "redis")
+        redis_url = embedded.start()
+        log.info("embedded_redis_started", socket=str(embedded.socket))
+    token = api_token_for(settings)
+    if settings.api_token is None:
+        log.info("api_token_generated", path=str(settings.data_dir / "api-token"))
+    try:
+        code = asyncio.run(
+            run_process(settings, redis_url=redis_url, queues=parse_queues(queues), api_token=token)
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            log.info("embedded_redis_stopped")
+    raise typer.Exit(code)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str | None, typer.Option(help="Comma-separated queues to work (default: all four).")] = None,
+) -> None:
+    """Run the workers (REDIS_URL and DATABASE_URL required), serving health and metrics."""
+    settings = settings_or_exit()
+    from flakeguard.runtime import run_process
+
+    if settings.redis_url is None and not settings.redis_cluster_enabled:
+        err_console.print("[red]flakeguard worker: REDIS_URL is not set (use `flakeguard up` for embedded)[/red]")
+        raise typer.Exit(2)
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    code = asyncio.run(
+        run_process(settings, redis_url=settings.redis_url, queues=parse_queues(queues), api_token=token)
+    )
+    raise typer.Exit(code)
+
+
+async def _with_producer(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from flakeguard.jobs.producer import JobProducer
+    from flakeguard.services import redis_target_from, retry_policy_from
+
+    producer = JobProducer(
+        redis_target_from(settings, settings.redis_url), retry_policy_from(settings),
+        keep_completed=settings.remove_on_complete, keep_failed=settings.remove_on_fail,
+    )
+    try:
+        return await fn(producer)
+    finally:
+        await producer.close()
+
+
+def _split_repo(value: str) -> tuple[str, str]:
+    owner, sep, name = value.partition("/")
+    if not sep or not owner or not name or "/" in name:
+        err_console.print(f"[red]--repo must be OWNER/NAME, got {value!r}[/red]")
+        raise typer.Exit(2)
+    return owner, name
+
+
+@enqueue_app.command("ingest")
+def enqueue_ingest(
+    repo: Annotated[str, typer.Option(help="OWNER/NAME")],
+    run_id: Annotated[int, typer.Option("--run-id", help="GitHub workflow run id")],
+    installation_id: Annotated[int | None, typer.Option(help="GitHub App installation id")] = None,
+    attempt: Annotated[int | None, typer.Option(help="Run attempt (default: the latest)")] = None,
+    priority: Annotated[str, typer.Option(help="critical, high, normal or low")] = "normal",
+) -> None:
+    """Enqueue a runs:ingest job."""
+    settings = settings_or_exit()
+    from flakeguard.jobs.payloads import PayloadError, RunsIngestJob, parse_payload
+
+    owner, name = _split_repo(repo)
+    data: dict[str, Any] = {
+        "workflowRunId": run_id,
+        "repository": {"owner": owner, "repo": name, "installationId": installation_id},
+        "priority": priority,
+        "metadata": {"runAttempt": attempt, "triggeredBy": "manual"},
+    }
+    try:
+        payload = parse_payload(RunsIngestJob, _drop_none(data))
+    except PayloadError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    job = run(lambda: _with_producer(settings, lambda p: p.ingest(payload)))
+    console.print(json.dumps({"queue": QueueName.RUNS_INGEST.value, "id": job.id}))
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+@queues_app.command("list")
+def queues_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Job counts per queue and state."""
+    settings = settings_or_exit()
+    counts: dict[str, dict[str, int]] = run(lambda: _with_producer(settings, lambda p: p.counts()))
+    if as_json:
+        console.print_json(data=counts)
+        return
+    states = list(next(iter(counts.values())).keys())
+    table = Table("queue", *states)
+    for queue, row in counts.items():
+        table.add_row(queue, *(str(row[s]) for s in states))
+    console.print(table)
+
+
+@queues_app.command("retry-failed")
+def queues_retry_failed(queue: Annotated[str, typer.Argument(help="Queue name, e.g. runs:ingest")]) -> None:
+    """Move every failed job of a queue (its dead letters) back to waiting."""
+    settings = settings_or_exit()
+    name = (parse_queues(queue) or [])[0]
+
+    async def retry(producer: Any) -> int:
+        q = producer.queue(name)
+        before = int((await q.getJobCounts("failed")).get("failed", 0))
+        await q.retryJobs({"state": "failed"})
+        return before
+
+    count = run(lambda: _with_producer(settings, retry))
+    console.print(f"retried {count} failed job(s) of {name.value}")
+
+
+@queues_app.command("pause")
+def queues_pause(queue: str) -> None:
+    """Pause a queue globally (jobs in flight finish)."""
+    settings = settings_or_exit()
+    name = (parse_queues(queue) or [])[0]
+    run(lambda: _with_producer(settings, lambda p: p.queue(name).pause()))
+    console.print(f"{name.value} paused")
+
+
+@queues_app.command("resume")
+def queues_resume(queue: str) -> None:
+    """Resume a paused queue."""
+    settings = settings_or_exit()
+    name = (parse_queues(queue) or [])[0]
+    run(lambda: _with_producer(settings, lambda p: p.queue(name).resume()))
+    console.print(f"{name.value} resumed")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

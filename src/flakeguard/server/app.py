@@ -1,0 +1,48 @@
+"""The HTTP apps: the API app (health, queues, webhooks, quarantine) and the metrics app."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from flakeguard import __version__
+from flakeguard.metrics import QUEUE_DEPTH, REGISTRY
+from flakeguard.server import health, queues
+from flakeguard.services import Services
+
+if TYPE_CHECKING:
+    from flakeguard.workers.host import WorkerHost
+
+
+def create_api_app(services: Services, host: WorkerHost | None = None, api_token: str | None = None) -> FastAPI:
+    app = FastAPI(
+        title="FlakeGuard",
+        version=__version__,
+        description="Flaky-test detection for GitHub Actions: health, queue management, webhooks, quarantine.",
+    )
+    app.state.services = services
+    app.state.host = host
+    app.state.api_token = api_token
+    app.state.started_at = time.time()
+    app.include_router(health.router)
+    app.include_router(queues.router)
+    return app
+
+
+def create_metrics_app(services: Services) -> FastAPI:
+    app = FastAPI(title="FlakeGuard metrics", openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        try:
+            for queue, counts in (await services.producer.counts()).items():
+                for state, value in counts.items():
+                    QUEUE_DEPTH.labels(queue, state).set(value)
+        except Exception:  # a scrape must not fail because Redis is down; health reports that
+            pass
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return app

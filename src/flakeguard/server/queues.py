@@ -1,0 +1,134 @@
+"""Queue management API: counts, job listings, dead-letter retry, pause/resume, enqueue."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from bullmq import Job, Queue
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel
+
+from flakeguard.jobs.names import QueueName
+from flakeguard.jobs.payloads import PayloadError, RunsIngestJob, TestsRecomputeJob, parse_payload
+from flakeguard.server.auth import require_api_token
+from flakeguard.services import Services
+
+router = APIRouter(prefix="/api/v1/queues", tags=["queues"], dependencies=[Depends(require_api_token)])
+JobState = Literal["waiting", "active", "delayed", "prioritized", "completed", "failed", "paused"]
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _queue(services: Services, name: str) -> Queue:
+    try:
+        return services.producer.queue(QueueName(name))
+    except ValueError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown queue {name!r}") from None
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "name": job.name,
+        "data": job.data,
+        "attemptsMade": job.attemptsMade,
+        "failedReason": job.failedReason or None,
+        "progress": job.progress,
+        "timestamp": job.timestamp,
+        "processedOn": job.processedOn,
+        "finishedOn": job.finishedOn,
+        "priority": job.opts.get("priority"),
+    }
+
+
+@router.get("")
+async def list_queues(request: Request) -> dict[str, Any]:
+    services = _services(request)
+    counts = await services.producer.counts()
+    paused = {name.value: await q.isPaused() for name, q in services.producer.queues().items()}
+    return {"queues": [{"name": n, "paused": paused[n], "counts": c} for n, c in counts.items()]}
+
+
+@router.get("/{name}/jobs")
+async def list_jobs(
+    request: Request,
+    name: str,
+    state: JobState = "failed",
+    start: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    queue = _queue(_services(request), name)
+    jobs = await queue.getJobs([state], start, start + limit - 1)
+    return {"queue": name, "state": state, "jobs": [job_view(j) for j in jobs if j is not None]}
+
+
+@router.get("/{name}/jobs/{job_id}")
+async def get_job(request: Request, name: str, job_id: str) -> dict[str, Any]:
+    queue = _queue(_services(request), name)
+    job = await queue.getJob(job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r} in {name}")
+    view = job_view(job)
+    view["state"] = await queue.getJobState(job_id)
+    return view
+
+
+@router.post("/{name}/jobs/{job_id}/retry")
+async def retry_job(request: Request, name: str, job_id: str) -> dict[str, Any]:
+    queue = _queue(_services(request), name)
+    job = await queue.getJob(job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r} in {name}")
+    state = await queue.getJobState(job_id)
+    if state != "failed":
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id!r} is {state}, not failed")
+    await job.retry("failed")
+    return {"queue": name, "id": job_id, "retried": True}
+
+
+@router.post("/{name}/retry-failed")
+async def retry_failed(request: Request, name: str) -> dict[str, Any]:
+    queue = _queue(_services(request), name)
+    before = (await queue.getJobCounts("failed")).get("failed", 0)
+    await queue.retryJobs({"state": "failed"})
+    return {"queue": name, "retried": int(before)}
+
+
+@router.post("/{name}/pause")
+async def pause(request: Request, name: str) -> dict[str, Any]:
+    await _queue(_services(request), name).pause()
+    return {"queue": name, "paused": True}
+
+
+@router.post("/{name}/resume")
+async def resume(request: Request, name: str) -> dict[str, Any]:
+    await _queue(_services(request), name).resume()
+    return {"queue": name, "paused": False}
+
+
+class Enqueued(BaseModel):
+    queue: str
+    id: str | None
+
+
+@router.post("/runs:ingest/jobs", status_code=status.HTTP_202_ACCEPTED)
+async def enqueue_ingest(request: Request, body: dict[str, Any]) -> Enqueued:
+    try:
+        payload = parse_payload(RunsIngestJob, body)
+    except PayloadError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    job = await _services(request).producer.ingest(payload)
+    return Enqueued(queue=QueueName.RUNS_INGEST.value, id=job.id)
+
+
+@router.post("/tests:recompute/jobs", status_code=status.HTTP_202_ACCEPTED)
+async def enqueue_recompute(request: Request, body: dict[str, Any]) -> Enqueued:
+    try:
+        payload = parse_payload(TestsRecomputeJob, body)
+    except PayloadError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    job = await _services(request).producer.recompute(payload)
+    return Enqueued(queue=QueueName.TESTS_RECOMPUTE.value, id=job.id)

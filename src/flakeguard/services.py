@@ -1,0 +1,66 @@
+"""The long-lived services a process shares: database, queues, GitHub. Built once, closed once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from flakeguard.config import Settings
+from flakeguard.github.provider import GitHubProvider
+from flakeguard.jobs.connection import RedisTarget
+from flakeguard.jobs.producer import JobProducer
+from flakeguard.jobs.retry import RetryPolicy
+from flakeguard.store.db import create_engine, session_factory
+
+
+def retry_policy_from(settings: Settings) -> RetryPolicy:
+    q = settings.queue
+    return RetryPolicy(
+        attempts=q.attempts, base_delay_ms=q.retry_delay_ms, max_delay_ms=q.max_retry_delay_ms,
+        multiplier=q.backoff_multiplier,
+    )
+
+
+def redis_target_from(settings: Settings, redis_url: str | None) -> RedisTarget:
+    if settings.redis_cluster_enabled:
+        if not settings.redis_cluster_nodes:
+            raise ValueError("REDIS_CLUSTER_ENABLED needs REDIS_CLUSTER_NODES (host:port,host:port)")
+        return RedisTarget.cluster(settings.redis_cluster_nodes, settings.redis_prefix)
+    url = redis_url or settings.redis_url
+    if url is None:
+        raise ValueError("no Redis: set REDIS_URL or let `flakeguard up` start the embedded one")
+    return RedisTarget(url=url, prefix=settings.redis_prefix)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: RedisTarget
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    producer: JobProducer
+    retry_policy: RetryPolicy
+    github: GitHubProvider
+
+    @classmethod
+    def create(cls, settings: Settings, *, redis_url: str | None = None) -> Services:
+        redis = redis_target_from(settings, redis_url)
+        policy = retry_policy_from(settings)
+        engine = create_engine(settings.async_database_url)
+        return cls(
+            settings=settings,
+            redis=redis,
+            engine=engine,
+            sessions=session_factory(engine),
+            producer=JobProducer(
+                redis, policy, keep_completed=settings.remove_on_complete, keep_failed=settings.remove_on_fail
+            ),
+            retry_policy=policy,
+            github=GitHubProvider.from_settings(settings),
+        )
+
+    async def close(self) -> None:
+        await self.producer.close()
+        await self.github.aclose()
+        await self.engine.dispose()
