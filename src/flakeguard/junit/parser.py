@@ -1,0 +1,571 @@
+"""Streaming, hardened JUnit XML parser.
+
+`parse_report` reads one JUnit/xUnit XML report from a binary stream and yields one `TestExecution`
+per execution of a test, in document order, without ever building the whole tree: elements are
+cleared (and detached) as soon as they are consumed, so memory stays flat on reports of any size.
+
+Hardening (decided here, tested in tests/faults/test_hostile_*.py):
+
+* Any DOCTYPE is refused outright (`dtd_forbidden`), whether or not it declares entities. Two checks:
+  a scan of the prolog bytes before libxml2 sees them (so a DTD is never even parsed), and, as a second
+  line, the document info at the root's start event (covers encodings the byte scan cannot read).
+  JUnit reports never need a DTD; refusing is simpler and safer than any entity policy.
+* lxml runs with ``resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False`` and
+  without comments/processing instructions in the tree.
+* Our own limits (`ParseLimits`): element depth; the bytes of input consumed between two parse
+  events — i.e. the size of one start tag with all its attributes, or of one text run — so no single
+  attribute or text can hold more than that in memory (libxml2 without ``huge_tree`` also caps text
+  nodes at 10 MB, but buffers a whole oversized attribute before refusing it); the total report size;
+  and how much of system-out/system-err, failure messages and details is kept (truncated, not refused).
+
+Dialects (see docs/JUNIT.md): nested ``<testsuites>``/``<testsuite>`` to any depth; ``<testcase>``
+anywhere outside another testcase; result precedence error > failure > skipped > passed; Surefire
+``<flakyFailure>``/``<flakyError>``/``<rerunFailure>``/``<rerunError>`` each an extra execution;
+googletest/tst ``status=``/``result=`` attributes; odd ``time`` values; namespaced tags.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from lxml import etree
+
+from flakeguard.junit import errors as E
+from flakeguard.junit.errors import JUnitError
+from flakeguard.junit.identity import SUITE_SEP, make_key, suite_path_of
+from flakeguard.model import Outcome, TestExecution
+
+__all__ = ["ParseLimits", "iter_testcases", "parse_duration", "parse_report"]
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """Limits applied while parsing one report. All sizes in bytes (UTF-8 for kept text)."""
+
+    max_depth: int = 128
+    """Deepest element nesting accepted (real reports: <= 13 in the corpus). libxml2 stops at 256."""
+    max_token_bytes: int = 8 * MiB
+    """Most input bytes consumed without a parse event: one start tag with all its attributes, or one
+    text run. Bounds the memory any single attribute or text can take."""
+    max_report_bytes: int | None = 4 * GiB
+    """Largest report accepted (None: no limit)."""
+    max_output_bytes: int = 64 * KiB
+    """system-out / system-err kept per execution; the rest is cut off (marked `[truncated]`)."""
+    max_message_bytes: int = 4 * KiB
+    """Failure/error/skipped `message` kept per execution."""
+    max_details_bytes: int = 64 * KiB
+    """Failure/error text (stack trace) kept per execution."""
+
+
+_SUITE_TAGS = frozenset({"testsuite", "testsuites"})
+_RERUN_TAGS = {
+    "flakyFailure": Outcome.FAILED,
+    "flakyError": Outcome.ERROR,
+    "rerunFailure": Outcome.FAILED,
+    "rerunError": Outcome.ERROR,
+}
+_SKIP_STATUS = frozenset({"notrun", "disabled", "skipped", "skip"})
+_SKIP_RESULT = frozenset({"skipped", "suppressed"})
+_TRUNCATED = "\n[truncated]"
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+_UNIT = re.compile(r"^\s*([-+0-9.,eE]+)\s*(ns|us|µs|ms|s|sec|secs|seconds?)?\s*$")
+_UNIT_FACTOR = {None: 1.0, "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3}
+_NANOS_THRESHOLD = 1e7  # an integer "time" above ~116 days of seconds is a count of nanoseconds
+
+
+def parse_duration(value: str | None) -> float | None:
+    """A `time` attribute as seconds, or None where it says nothing usable.
+
+    Accepts ``1.5``, ``8.7e-05``, thousands separators (``2,503.1``, ``1,234`` as Surefire writes
+    them), decimal commas (``0,014``), unit suffixes (``12ms``, ``1.5 s``, ``300ns``), and integer
+    nanosecond counts (an integer above 1e7 is read as nanoseconds). Empty, negative, NaN, infinite
+    or unreadable values give None.
+    """
+    if not value:
+        return None
+    if _NUMBER.fullmatch(value):
+        number = float(value)
+        unit_factor = 1.0
+    else:
+        m = _UNIT.match(value)
+        if m is None:
+            return None
+        text, unit = m.group(1), m.group(2)
+        unit_factor = _UNIT_FACTOR.get(unit, 1.0)
+        if "," in text:
+            if _THOUSANDS.fullmatch(text):
+                text = text.replace(",", "")
+            elif text.count(",") == 1 and "." not in text:
+                text = text.replace(",", ".")
+            else:
+                return None
+        if not _NUMBER.fullmatch(text):
+            return None
+        number = float(text)
+        value = text
+    if not math.isfinite(number) or number < 0:
+        return None
+    if unit_factor == 1.0 and number >= _NANOS_THRESHOLD and value.isdigit():
+        return number / 1e9
+    return number * unit_factor
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    """`text` cut to at most `limit` UTF-8 bytes (with a marker), None for None."""
+    if text is None or len(text) * 4 <= limit:
+        return text
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= limit:
+        return text
+    keep = max(limit - len(_TRUNCATED), 0)
+    return raw[:keep].decode("utf-8", "ignore") + _TRUNCATED
+
+
+class _GuardedReader:
+    """The report stream as lxml reads it: counts bytes, enforces the size limits, replays the prolog."""
+
+    __slots__ = ("_prefix", "_raw", "_source", "limits", "mark", "total")
+
+    def __init__(self, raw: BinaryIO, prefix: bytes, source: str, limits: ParseLimits) -> None:
+        self._raw = raw
+        self._prefix = prefix
+        self._source = source
+        self.limits = limits
+        self.total = len(prefix)
+        self.mark = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._prefix:
+            data, self._prefix = self._prefix, b""
+            return data
+        data = self._raw.read(size if size and size > 0 else 64 * KiB)
+        self.total += len(data)
+        limits = self.limits
+        if limits.max_report_bytes is not None and self.total > limits.max_report_bytes:
+            raise JUnitError(
+                self._source, None, f"report larger than {limits.max_report_bytes} bytes", E.TOO_LARGE
+            )
+        if self.total - self.mark > limits.max_token_bytes:
+            raise JUnitError(
+                self._source,
+                None,
+                f"a single tag or text run is larger than {limits.max_token_bytes} bytes",
+                E.TOO_LARGE,
+            )
+        return data
+
+
+_PROLOG_ITEM = re.compile(r"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
+
+
+def _scan_prolog(source: str, head: bytes) -> None:
+    """Refuse a DOCTYPE before libxml2 parses it. `head` is the start of the report."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:4].count(0) >= 2:
+        # UTF-16/32: let the document-info check at the root start event decide.
+        return
+    text = head.decode("latin-1")  # markup is ASCII; this only has to find it
+    if text.startswith("\xef\xbb\xbf"):
+        text = text[3:]
+    pos = 0
+    while True:
+        m = _PROLOG_ITEM.match(text, pos)
+        if m is None:
+            break
+        pos = m.end()
+    if text.startswith("<!", pos) and not text.startswith("<!--", pos):
+        line = text.count("\n", 0, pos) + 1
+        raise JUnitError(source, line, "DOCTYPE/DTD declarations are not accepted", E.DTD_FORBIDDEN)
+
+
+def _syntax_error(
+    source: str, exc: etree.XMLSyntaxError, log: etree._ListErrorLog | None, total: int
+) -> JUnitError:
+    if total == 0:
+        return JUnitError(source, None, "empty document", E.MALFORMED_XML)
+    msg = exc.msg or str(exc)
+    line = exc.lineno or None
+    if log is not None and len(log):
+        first = log[0]
+        if first.message and not first.message.startswith("Unregistered"):
+            msg, line = first.message, first.line or line
+    lowered = msg.lower()
+    if "depth" in lowered:
+        code = E.TOO_DEEP
+    elif "encoding" in lowered or "utf-8" in lowered or "bytes in character" in lowered:
+        code = E.BAD_ENCODING
+    elif "resource limit" in lowered or "too long" in lowered or "huge" in lowered:
+        code = E.TOO_LARGE
+    else:
+        code = E.MALFORMED_XML
+    return JUnitError(source, line, msg.strip(), code)
+
+
+class _Ordinals:
+    """Numbers the executions of each key within one report (ordinal 0, 1, 2...).
+
+    Keys can only repeat within the same suite path, so counts are kept per open suite path; when
+    the last element with that path closes, its counts are compacted to two arrays of CRC-32 digests
+    and counts (8 bytes per test instead of ~250), restored if the same path opens again. A digest
+    collision can only make an ordinal larger than needed, never reuse one, and is deterministic, so
+    (source, key, ordinal) stays unique and stable on re-reading. Memory: O(testcases of the largest
+    single suite) plus 8 bytes per test.
+    """
+
+    __slots__ = ("_closed", "_open", "_prior", "_refs")
+
+    def __init__(self) -> None:
+        self._open: dict[str, dict[str, int]] = {}
+        self._refs: dict[str, int] = {}
+        self._prior: dict[str, dict[int, int]] = {}
+        self._closed: dict[str, tuple[array[int], array[int]]] = {}
+
+    def enter(self, path: str) -> dict[str, int]:
+        refs = self._refs.get(path, 0)
+        self._refs[path] = refs + 1
+        if refs:
+            return self._open[path]
+        counts: dict[str, int] = {}
+        self._open[path] = counts
+        closed = self._closed.pop(path, None)
+        if closed is not None:
+            self._prior[path] = dict(zip(closed[0], closed[1], strict=True))
+        return counts
+
+    def take(self, path: str, counts: dict[str, int], key: str, n: int) -> int:
+        """Reserve `n` consecutive ordinals for `key`; the first one."""
+        first = counts.get(key)
+        if first is None:
+            prior = self._prior.get(path)
+            first = prior.get(zlib.crc32(key.encode()), 0) if prior else 0
+        counts[key] = first + n
+        return first
+
+    def leave(self, path: str) -> None:
+        refs = self._refs[path] - 1
+        if refs:
+            self._refs[path] = refs
+            return
+        del self._refs[path]
+        counts = self._open.pop(path)
+        merged = self._prior.pop(path, None) or {}
+        for key, count in counts.items():
+            digest = zlib.crc32(key.encode())
+            if count > merged.get(digest, 0):
+                merged[digest] = count
+        if merged:
+            self._closed[path] = (array("I", merged.keys()), array("I", merged.values()))
+
+
+class _Suite:
+    __slots__ = ("counts", "depth", "path")
+
+    def __init__(self, path: str, depth: int, counts: dict[str, int]) -> None:
+        self.path = path
+        self.depth = depth
+        self.counts = counts
+
+
+class _Case:
+    """What has been read of one <testcase> so far (its children are consumed as they end)."""
+
+    __slots__ = (
+        "details",
+        "err",
+        "error",
+        "failure",
+        "message",
+        "out",
+        "reruns",
+        "skip_message",
+        "skipped",
+    )
+
+    def __init__(self) -> None:
+        self.error = False
+        self.failure = False
+        self.skipped = False
+        self.message: str | None = None
+        self.details: str | None = None
+        self.skip_message: str | None = None
+        self.out: str | None = None
+        self.err: str | None = None
+        self.reruns: list[_Rerun] | None = None
+
+
+class _Rerun:
+    __slots__ = ("details", "duration", "err", "message", "out", "outcome")
+
+    def __init__(self, outcome: Outcome, message: str | None, duration: float | None) -> None:
+        self.outcome = outcome
+        self.message = message
+        self.duration = duration
+        self.details: str | None = None
+        self.out: str | None = None
+        self.err: str | None = None
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def iter_testcases(
+    stream: BinaryIO, *, source: str, limits: ParseLimits = ParseLimits()
+) -> Iterator[tuple[TestExecution, ...]]:
+    """Like `parse_report`, grouped by <testcase> element: one tuple per testcase, holding its
+    executions in order — the reruns it records (Surefire flaky*/rerun* elements, in document order)
+    first and the testcase's own final result last. `group[-1]` is the test's verdict in this report.
+    """
+    head = stream.read(64 * KiB)
+    if not isinstance(head, bytes):
+        raise TypeError("parse_report needs a binary stream")
+    _scan_prolog(source, head)
+    reader = _GuardedReader(stream, head, source, limits)
+    events = etree.iterparse(
+        reader,
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        recover=False,
+    )
+    try:
+        yield from _walk(events, reader, source, limits)
+    except etree.XMLSyntaxError as exc:
+        raise _syntax_error(source, exc, getattr(events, "error_log", None), reader.total) from None
+
+
+def _walk(
+    events: etree.iterparse[tuple[str, etree._Element]],
+    reader: _GuardedReader,
+    source: str,
+    limits: ParseLimits,
+) -> Iterator[tuple[TestExecution, ...]]:
+    max_depth = limits.max_depth
+    max_out = limits.max_output_bytes
+    max_msg = limits.max_message_bytes
+    max_details = limits.max_details_bytes
+    ordinals = _Ordinals()
+    suites: list[_Suite] = []
+    base = _Suite("", 0, ordinals.enter(""))  # for a lone <testcase> root
+    names: list[str] = []
+    playwright = False
+    variants: list[str | None] = []
+    depth = 0
+    case: _Case | None = None
+    case_depth = 0
+    rerun: _Rerun | None = None
+
+    for event, el in events:
+        reader.mark = reader.total
+        tag: str = el.tag  # type: ignore[assignment]  # comments and PIs are removed: always a str
+        if tag[0] == "{":
+            tag = _local(tag)
+        if event == "start":
+            depth += 1
+            if depth > max_depth:
+                raise JUnitError(
+                    source, el.sourceline, f"elements nested deeper than {max_depth}", E.TOO_DEEP
+                )
+            if case is not None:
+                if depth == case_depth + 1 and tag in _RERUN_TAGS:
+                    rerun = _Rerun(
+                        _RERUN_TAGS[tag], _clip(el.get("message"), max_msg), parse_duration(el.get("time"))
+                    )
+                continue
+            if depth == 1:
+                _check_root(source, el, tag)
+                playwright = tag == "testsuites" and el.get("id") is not None
+                if tag == "testsuites":
+                    # The root <testsuites> name is a report label, not part of any test's identity.
+                    path = suite_path_of(names)
+                    suites.append(_Suite(path, depth, ordinals.enter(path)))
+                    continue
+            if tag == "testcase":
+                case = _Case()
+                case_depth = depth
+            elif tag in _SUITE_TAGS:
+                names.append(el.get("name") or "")
+                variants.append(el.get("hostname") if playwright else None)
+                variant = next((v for v in reversed(variants) if v), None)
+                path = suite_path_of(names, variant)
+                suites.append(_Suite(path, depth, ordinals.enter(path)))
+            continue
+
+        # event == "end"
+        if case is None:
+            if suites and suites[-1].depth == depth and tag in _SUITE_TAGS:
+                ordinals.leave(suites.pop().path)
+                if (depth > 1 or tag == "testsuite") and names:
+                    names.pop()
+                    variants.pop()
+        elif depth == case_depth:
+            yield _finish(el, case, suites[-1] if suites else base, ordinals, max_msg)
+            case = None
+        elif depth == case_depth + 1:
+            if tag == "failure" or tag == "error":
+                if tag == "error":
+                    case.error = True
+                else:
+                    case.failure = True
+                if case.message is None and case.details is None:
+                    case.message = _clip(el.get("message"), max_msg)
+                    case.details = _clip(el.text, max_details)
+            elif tag == "skipped":
+                case.skipped = True
+                if case.skip_message is None:
+                    case.skip_message = _clip(el.get("message") or el.text, max_msg)
+            elif tag == "system-out":
+                case.out = _append(case.out, el.text, max_out)
+            elif tag == "system-err":
+                case.err = _append(case.err, el.text, max_out)
+            elif rerun is not None and tag in _RERUN_TAGS:
+                if rerun.details is None:
+                    rerun.details = _clip(el.text, max_details)
+                if case.reruns is None:
+                    case.reruns = []
+                case.reruns.append(rerun)
+                rerun = None
+        elif depth == case_depth + 2 and rerun is not None:
+            if tag == "stackTrace":
+                rerun.details = _clip(el.text, max_details)
+            elif tag == "system-out":
+                rerun.out = _append(rerun.out, el.text, max_out)
+            elif tag == "system-err":
+                rerun.err = _append(rerun.err, el.text, max_out)
+        depth -= 1
+        # Detach what has been consumed: clear it, and drop the previous sibling (which was cleared
+        # at its own end), so neither elements nor their shells pile up under a long-lived parent.
+        el.clear(keep_tail=False)
+        prev = el.getprevious()
+        if prev is not None:
+            parent = el.getparent()
+            if parent is not None:
+                del parent[0]
+
+    if depth:
+        raise JUnitError(source, None, "document ended inside an element", E.MALFORMED_XML)
+
+
+def _append(current: str | None, text: str | None, limit: int) -> str | None:
+    if not text:
+        return current
+    return _clip(text if current is None else current + text, limit)
+
+
+def _check_root(source: str, root: etree._Element, tag: str) -> None:
+    info = root.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise JUnitError(source, 1, "DOCTYPE/DTD declarations are not accepted", E.DTD_FORBIDDEN)
+    if tag not in _SUITE_TAGS and tag != "testcase":
+        raise JUnitError(
+            source, root.sourceline, f"root element <{tag}> is not <testsuites> or <testsuite>", E.NOT_JUNIT
+        )
+
+
+def _finish(
+    el: etree._Element,
+    case: _Case,
+    scope: _Suite,
+    ordinals: _Ordinals,
+    max_msg: int,
+) -> tuple[TestExecution, ...]:
+    get = el.get
+    classname = get("classname") or ""
+    name = get("name") or ""
+    file = get("file") or None
+    line_attr = get("line")
+    line = int(line_attr) if line_attr and line_attr.isdigit() else None
+    duration = parse_duration(get("time"))
+
+    if case.error:
+        outcome = Outcome.ERROR
+    elif case.failure:
+        outcome = Outcome.FAILED
+    elif case.skipped:
+        outcome = Outcome.SKIPPED
+    else:
+        outcome = Outcome.PASSED
+        status = get("status")
+        result = get("result")
+        if (status is not None and status.lower() in _SKIP_STATUS) or (
+            result is not None and result.lower() in _SKIP_RESULT
+        ):
+            outcome = Outcome.SKIPPED
+            case.skip_message = _clip(get("message"), max_msg) if get("message") else None
+
+    path = scope.path
+    key = make_key(path, classname, name, file)
+    reruns = case.reruns
+    n = 1 + (len(reruns) if reruns else 0)
+    ordinal = ordinals.take(path, scope.counts, key, n)
+    suite = path.replace(SUITE_SEP, " / ") if path else ""
+    if outcome is Outcome.SKIPPED:
+        message, details = case.skip_message, None
+    else:
+        message, details = case.message, case.details
+    final = TestExecution(
+        key=key,
+        suite=suite,
+        classname=classname,
+        name=name,
+        file=file,
+        line=line,
+        outcome=outcome,
+        duration_s=duration,
+        ordinal=ordinal + n - 1,
+        message=message,
+        details=details,
+        system_out=case.out,
+        system_err=case.err,
+    )
+    if not reruns:
+        return (final,)
+    group = [
+        TestExecution(
+            key=key,
+            suite=suite,
+            classname=classname,
+            name=name,
+            file=file,
+            line=line,
+            outcome=r.outcome,
+            duration_s=r.duration,
+            ordinal=ordinal + i,
+            message=r.message,
+            details=r.details,
+            system_out=r.out,
+            system_err=r.err,
+        )
+        for i, r in enumerate(reruns)
+    ]
+    group.append(final)
+    return tuple(group)
+
+
+def parse_report(
+    stream: BinaryIO, *, source: str, limits: ParseLimits = ParseLimits()
+) -> Iterator[TestExecution]:
+    """Every execution in one JUnit XML report, in document order; raises `JUnitError` on refusal.
+
+    `source` names the report in errors (e.g. ``"artifact.zip!reports/TEST-x.xml"``). Executions
+    already yielded when an error is raised belong to a refused report: callers that need
+    all-or-nothing per report collect first (as `flakeguard.junit.read_artifact` does).
+    """
+    for group in iter_testcases(stream, source=source, limits=limits):
+        yield from group
+
