@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -102,7 +102,9 @@ def up(
         log.info("embedded_redis_started", socket=str(embedded.socket))
     token = api_token_for(settings)
     if settings.api_token is None:
-        log.info("api_token_generated", path=str(settings.data_dir / "api-token"))
+        log.info("api_token_in_file", path=str(settings.data_dir / "api-token"))
+    pidfile = settings.data_dir / "flakeguard.pid"
+    pidfile.write_text(f"{os.getpid()}\n")
     try:
         code = asyncio.run(
             run_process(settings, redis_url=redis_url, queues=parse_queues(queues), api_token=token)
@@ -111,6 +113,7 @@ def up(
         if embedded is not None:
             embedded.stop()
             log.info("embedded_redis_stopped")
+        pidfile.unlink(missing_ok=True)
     raise typer.Exit(code)
 
 

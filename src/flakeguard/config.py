@@ -58,6 +58,20 @@ class Settings(BaseSettings):
         500, ge=0, validation_alias="GITHUB_RATE_LIMIT_RESERVE"
     )
 
+    protected_branches: str = Field(
+        "main,master,release/*", validation_alias="PROTECTED_BRANCHES",
+        description="Comma-separated branch names or globs whose failure rate counts as statistical evidence",
+    )
+    infra_failure_share: float = Field(0.8, gt=0.0, le=1.0, validation_alias="INFRA_FAILURE_SHARE")
+    quarantine_quiet_days: int = Field(7, ge=0, le=365, validation_alias="QUARANTINE_QUIET_DAYS")
+    quarantine_confidence_floor: float = Field(
+        0.9, ge=0.0, le=1.0, validation_alias="QUARANTINE_CONFIDENCE_FLOOR"
+    )
+    artifact_name_patterns: str = Field(
+        "*test*,*junit*,*surefire*,*failsafe*,*report*,*results*,*xunit*",
+        validation_alias="ARTIFACT_NAME_PATTERNS",
+    )
+
     polling_enabled: bool = Field(True, validation_alias="POLLING_ENABLED")
     polling_interval_minutes: int = Field(15, ge=1, le=24 * 60, validation_alias="POLLING_INTERVAL_MINUTES")
     polling_batch_size: int = Field(10, ge=1, le=1000, validation_alias="POLLING_BATCH_SIZE")

@@ -57,7 +57,9 @@ class EmbeddedRedis:
             "--pidfile", str(self.pidfile),
             "--logfile", str(self.data_dir / "redis.log"),
         ]
-        self._process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        # Its own session: a terminal's Ctrl-C must reach FlakeGuard only, which stops the workers
+        # first and this server last.
+        self._process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

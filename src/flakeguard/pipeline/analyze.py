@@ -1,0 +1,76 @@
+"""`runs:analyze`: score every test of one ingested run attempt and report on its commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flakeguard.jobs.errors import PermanentError
+from flakeguard.jobs.payloads import RunsAnalyzeJob
+from flakeguard.pipeline.scoring import ScoringSummary, analysis_config, score_tests
+from flakeguard.services import Services
+from flakeguard.store.models import Repository, TestExecution, WorkflowRun
+from flakeguard.store.repository import chunked, get_repository
+
+BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzedRun:
+    repository: Repository
+    run: WorkflowRun
+    summary: ScoringSummary
+
+
+async def find_run(
+    session: AsyncSession, repository: Repository, run_id: int, attempt: int | None
+) -> WorkflowRun | None:
+    query = select(WorkflowRun).where(WorkflowRun.repository_id == repository.id, WorkflowRun.run_id == run_id)
+    if attempt is not None:
+        query = query.where(WorkflowRun.run_attempt == attempt)
+    query = query.order_by(WorkflowRun.run_attempt.desc()).limit(1)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def tests_of_run(session: AsyncSession, workflow_run_row_id: int) -> list[int]:
+    result = await session.execute(
+        select(TestExecution.test_case_id).where(TestExecution.workflow_run_id == workflow_run_row_id).distinct()
+    )
+    return sorted(int(t) for t in result.scalars())
+
+
+async def analyze_run(services: Services, job: RunsAnalyzeJob, now: datetime | None = None) -> AnalyzedRun:
+    now = now or datetime.now(UTC)
+    async with services.sessions.begin() as session:
+        repository = await get_repository(session, job.repository.owner, job.repository.repo)
+        if repository is None:
+            raise PermanentError(f"repository {job.repository.full_name} has no ingested runs")
+        run = await find_run(session, repository, job.workflow_run_id, job.run_attempt)
+        if run is None:
+            raise PermanentError(
+                f"workflow run {job.workflow_run_id} of {repository.full_name} has not been ingested"
+            )
+        config = analysis_config(services.settings, repository, job.analysis_config)
+        summary = ScoringSummary()
+        for batch in chunked(await tests_of_run(session, run.id), BATCH):
+            part = await score_tests(
+                session, repository, batch, config, now,
+                update_quarantine=job.analysis_config.update_quarantine_status, keep_analyses=True,
+            )
+            summary.merge(part)
+            summary.analyses.update(part.analyses)
+    return AnalyzedRun(repository=repository, run=run, summary=summary)
+
+
+def run_result(analyzed: AnalyzedRun, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "repository": analyzed.repository.full_name,
+        "workflowRunId": analyzed.run.run_id,
+        "runAttempt": analyzed.run.run_attempt,
+        **analyzed.summary.as_dict(),
+        **(extra or {}),
+    }

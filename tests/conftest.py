@@ -1,0 +1,117 @@
+"""Shared fixtures: a real PostgreSQL database per test run, a Redis key prefix per test, the fake GitHub.
+
+Services are real: PostgreSQL at TEST_DATABASE_URL (default postgres@127.0.0.1:5432) and Redis at
+TEST_REDIS_URL (default 127.0.0.1:6379/0). `make test` starts them where they are not running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import redis
+
+from flakeguard.config import Settings
+from flakeguard.services import Services
+from flakeguard.store.migrate import upgrade
+from flakeguard.testing.fake_github import FakeGitHub
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TABLES = (
+    "check_runs", "polling_cursors", "quarantine_events", "quarantine", "flakiness_results",
+    "test_executions", "test_cases", "workflow_runs", "repositories",
+)
+
+
+def _pg_url(database: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test run; dropped at the end."""
+    name = f"flakeguard_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = _pg_url(name)
+    upgrade(url.replace("postgresql://", "postgresql+asyncpg://"))
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def clean_pg(pg_database: str) -> str:
+    """The test database, emptied before the test."""
+
+    async def truncate() -> None:
+        conn = await asyncpg.connect(pg_database)
+        try:
+            await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        finally:
+            await conn.close()
+
+    asyncio.run(truncate())
+    return pg_database
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"fgtest{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])
+    client.close()
+
+
+@pytest.fixture
+def fake_github() -> Iterator[FakeGitHub]:
+    with FakeGitHub() as gh:
+        yield gh
+
+
+def make_settings(**values: Any) -> Settings:
+    """Settings from explicit values (environment variable names), ignoring the process environment."""
+    base = {"FLAKEGUARD_ENV": "test", "LOG_LEVEL": "warn", "POLLING_ENABLED": "false"}
+    return Settings.model_validate({**base, **values})
+
+
+@pytest.fixture
+def settings(clean_pg: str, redis_prefix: str, fake_github: FakeGitHub, tmp_path: Path) -> Settings:
+    return make_settings(
+        DATABASE_URL=clean_pg,
+        REDIS_URL=REDIS_URL,
+        REDIS_PREFIX=redis_prefix,
+        GITHUB_API_URL=fake_github.url,
+        GITHUB_APP_ID=str(fake_github.app_id),
+        GITHUB_PRIVATE_KEY=fake_github.private_key_pem,
+        FLAKEGUARD_DATA_DIR=str(tmp_path / "data"),
+    )
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    svc = Services.create(settings)
+    try:
+        yield svc
+    finally:
+        await svc.close()
