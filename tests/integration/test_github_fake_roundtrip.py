@@ -26,8 +26,14 @@ def _zip() -> bytes:
 
 async def test_token_exchange_list_download_and_check_run(gh: FakeGitHub) -> None:
     data = _zip()
-    ids = gh.add_run("acme", "project", 12345, head_sha="a" * 40, branch="main",
-                     artifacts={"test-results": data, "coverage": b"PK\x05\x06" + b"\0" * 18})
+    ids = gh.add_run(
+        "acme",
+        "project",
+        12345,
+        head_sha="a" * 40,
+        branch="main",
+        artifacts={"test-results": data, "coverage": b"PK\x05\x06" + b"\0" * 18},
+    )
     async with GitHubApp(gh.url, gh.app_id, gh.private_key_pem, backoff_base=0.01) as app:
         installs = await app.app_client().list_installations()
         assert [i["id"] for i in installs] == [67890]
@@ -37,13 +43,27 @@ async def test_token_exchange_list_download_and_check_run(gh: FakeGitHub) -> Non
         arts = await client.list_run_artifacts("acme", "project", 12345)
         assert sorted(a["id"] for a in arts) == sorted(ids)
         art = next(a for a in arts if a["name"] == "test-results")
-        got = await client.download_artifact("acme", "project", art["id"], max_bytes=1 << 20,
-                                             expected_size=art["size_in_bytes"], expected_digest=art["digest"])
+        got = await client.download_artifact(
+            "acme",
+            "project",
+            art["id"],
+            max_bytes=1 << 20,
+            expected_size=art["size_in_bytes"],
+            expected_digest=art["digest"],
+        )
         assert got == data
         assert zipfile.ZipFile(io.BytesIO(got)).namelist() == ["junit.xml"]
-        created = await client.create_check_run("acme", "project", {
-            "name": "FlakeGuard", "head_sha": "a" * 40, "status": "completed", "conclusion": "neutral",
-            "output": {"title": "t", "summary": "s"}})
+        created = await client.create_check_run(
+            "acme",
+            "project",
+            {
+                "name": "FlakeGuard",
+                "head_sha": "a" * 40,
+                "status": "completed",
+                "conclusion": "neutral",
+                "output": {"title": "t", "summary": "s"},
+            },
+        )
         assert created["id"] == gh.check_runs[0].id
         assert gh.check_runs[0].conclusion == "neutral"
 

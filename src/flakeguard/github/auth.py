@@ -41,7 +41,9 @@ def load_private_key(value: str) -> str:
         try:
             text = path.read_text().strip()
         except (OSError, ValueError):
-            raise ValueError("GITHUB_PRIVATE_KEY is neither a PEM private key nor a readable file path") from None
+            raise ValueError(
+                "GITHUB_PRIVATE_KEY is neither a PEM private key nor a readable file path"
+            ) from None
     if "\\n" in text and "\n" not in text:
         text = text.replace("\\n", "\n")
     try:
@@ -82,9 +84,13 @@ class InstallationToken:
 class AppAuth:
     """Signs App JWTs (RS256, iat now-60 s, exp now+9 min, iss app id), cached until a minute before exp."""
 
-    def __init__(self, app_id: int | str, private_key_pem: str, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, app_id: int | str, private_key_pem: str, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.app_id = str(app_id)
-        self._key = serialization.load_pem_private_key(load_private_key(private_key_pem).encode(), password=None)
+        key = serialization.load_pem_private_key(load_private_key(private_key_pem).encode(), password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)  # load_private_key checked it
+        self._key = key
         self._clock = clock
         self._jwt: str | None = None
         self._jwt_exp = 0.0
@@ -119,7 +125,9 @@ MintToken = Callable[[int], Awaitable[InstallationToken]]
 class InstallationAuth:
     """An installation token, minted on demand and cached until a minute before it expires."""
 
-    def __init__(self, installation_id: int, mint: MintToken, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, installation_id: int, mint: MintToken, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.installation_id = installation_id
         self._mint = mint
         self._clock = clock

@@ -63,6 +63,7 @@ from flakeguard.github.errors import (
     GitHubError,
     NotFound,
     RateLimited,
+    RateLimitKind,
     TransientGitHubError,
     Unauthorized,
 )
@@ -126,7 +127,7 @@ class RateLimitTracker:
 
     resources: dict[str, RateLimitInfo] = field(default_factory=dict)
     blocked_until: datetime | None = None
-    blocked_kind: str = "primary"
+    blocked_kind: RateLimitKind = "primary"
     secondary_strikes: int = 0
 
     @property
@@ -236,12 +237,14 @@ def classify_rate_limit(
     reset = _int(headers.get("x-ratelimit-reset"))
     retry_after = _retry_after(headers.get("retry-after"), now)
     if retry_after is not None:
-        kind = "primary" if remaining == 0 and not secondary_msg else "secondary"
+        kind: RateLimitKind = "primary" if remaining == 0 and not secondary_msg else "secondary"
         return RateLimited(now + timedelta(seconds=retry_after), kind, status=status, message=message)
     if remaining == 0:
         resume = datetime.fromtimestamp(reset, UTC) if reset is not None else now + timedelta(seconds=60)
         resume = max(resume, now + timedelta(seconds=1))
-        return RateLimited(resume, "secondary" if secondary_msg else "primary", status=status, message=message)
+        return RateLimited(
+            resume, "secondary" if secondary_msg else "primary", status=status, message=message
+        )
     if secondary_msg or status == 429:
         wait = min(SECONDARY_MAX_WAIT_S, SECONDARY_MIN_WAIT_S * 2 ** max(0, secondary_strikes))
         return RateLimited(now + timedelta(seconds=wait), "secondary", status=status, message=message)
@@ -316,20 +319,30 @@ class GitHubClient:
         low-priority work calls this first so that critical work keeps the last `reserve` calls."""
         info = self.rate_limits.core
         if info is not None and info.remaining < reserve and info.reset_at > self._now():
-            raise RateLimited(info.reset_at, "reserve", message=f"remaining {info.remaining} < reserve {reserve}")
+            raise RateLimited(
+                info.reset_at, "reserve", message=f"remaining {info.remaining} < reserve {reserve}"
+            )
 
     def _preflight(self, endpoint: str) -> None:
         now = self._now()
         rl = self.rate_limits
         if rl.blocked_until is not None:
             if now < rl.blocked_until:
-                raise RateLimited(rl.blocked_until, rl.blocked_kind,  # type: ignore[arg-type]
-                                  endpoint=endpoint, message="rate limited (known, no request sent)")
+                raise RateLimited(
+                    rl.blocked_until,
+                    rl.blocked_kind,
+                    endpoint=endpoint,
+                    message="rate limited (known, no request sent)",
+                )
             rl.blocked_until = None
         info = rl.core
         if info is not None and info.remaining <= 0 and now < info.reset_at:
-            raise RateLimited(info.reset_at, "primary", endpoint=endpoint,
-                              message="primary rate limit exhausted (known, no request sent)")
+            raise RateLimited(
+                info.reset_at,
+                "primary",
+                endpoint=endpoint,
+                message="primary rate limit exhausted (known, no request sent)",
+            )
 
     def _record(self, endpoint: str, status: str, started: float, resp: httpx.Response | None) -> None:
         GITHUB_API_CALLS.labels(endpoint=endpoint, status=status).inc()
@@ -347,7 +360,8 @@ class GitHubClient:
         limit = _int(h.get("x-ratelimit-limit")) or 0
         used = _int(h.get("x-ratelimit-used")) or max(0, limit - remaining)
         self.rate_limits.resources[resource] = RateLimitInfo(
-            resource, limit, remaining, used, datetime.fromtimestamp(reset, UTC))
+            resource, limit, remaining, used, datetime.fromtimestamp(reset, UTC)
+        )
         GITHUB_RATE_LIMIT_REMAINING.labels(resource=resource).set(remaining)
 
     async def _backoff(self, attempt: int) -> None:
@@ -399,7 +413,9 @@ class GitHubClient:
                     attempt += 1
                     await self._backoff(attempt)
                     continue
-                raise TransientGitHubError(None, f"{type(e).__name__} after {attempt + 1} tries", endpoint) from None
+                raise TransientGitHubError(
+                    None, f"{type(e).__name__} after {attempt + 1} tries", endpoint
+                ) from None
             status = resp.status_code
             self._record(endpoint, str(status), started, resp)
             if status == 304 and cached is not None:
@@ -418,8 +434,9 @@ class GitHubClient:
                 refreshed = True
                 continue
             if status in (403, 429):
-                limited = classify_rate_limit(status, resp.headers, message, self._now(),
-                                              self.rate_limits.secondary_strikes)
+                limited = classify_rate_limit(
+                    status, resp.headers, message, self._now(), self.rate_limits.secondary_strikes
+                )
                 if limited is not None:
                     limited.endpoint = endpoint
                     if limited.kind == "secondary" and resp.headers.get("retry-after") is None:
@@ -433,8 +450,9 @@ class GitHubClient:
                 continue
             raise _error(status, message, endpoint)
 
-    async def _get(self, endpoint: str, url: str, params: Mapping[str, Any] | None = None,
-                   *, use_etag: bool = True) -> Any:
+    async def _get(
+        self, endpoint: str, url: str, params: Mapping[str, Any] | None = None, *, use_etag: bool = True
+    ) -> Any:
         return (await self._call("GET", endpoint, url, params=params, use_etag=use_etag)).data
 
     async def _paginate(
@@ -465,23 +483,30 @@ class GitHubClient:
     # -- App endpoints (JWT) -----------------------------------------------------------------------
 
     async def create_installation_token(self, installation_id: int) -> InstallationToken:
-        res = await self._call("POST", EP_ACCESS_TOKENS,
-                               self._url(EP_ACCESS_TOKENS, installation_id=installation_id), idempotent=True)
+        res = await self._call(
+            "POST",
+            EP_ACCESS_TOKENS,
+            self._url(EP_ACCESS_TOKENS, installation_id=installation_id),
+            idempotent=True,
+        )
         return InstallationToken(str(res.data["token"]), parse_expires_at(str(res.data["expires_at"])))
 
     async def list_installations(self) -> list[dict[str, Any]]:
         return await self._paginate(EP_APP_INSTALLATIONS, self._url(EP_APP_INSTALLATIONS), None, None)
 
     async def get_repo_installation(self, owner: str, repo: str) -> dict[str, Any]:
-        data: dict[str, Any] = await self._get(EP_REPO_INSTALLATION,
-                                               self._url(EP_REPO_INSTALLATION, owner=owner, repo=repo))
+        data: dict[str, Any] = await self._get(
+            EP_REPO_INSTALLATION, self._url(EP_REPO_INSTALLATION, owner=owner, repo=repo)
+        )
         return data
 
     # -- installation endpoints ----------------------------------------------------------------
 
     async def list_installation_repositories(self) -> list[dict[str, Any]]:
         """Repositories this installation token can see (`GET /installation/repositories`)."""
-        return await self._paginate(EP_INSTALLATION_REPOS, self._url(EP_INSTALLATION_REPOS), None, "repositories")
+        return await self._paginate(
+            EP_INSTALLATION_REPOS, self._url(EP_INSTALLATION_REPOS), None, "repositories"
+        )
 
     async def get_rate_limit(self) -> dict[str, Any]:
         data: dict[str, Any] = await self._get(EP_RATE_LIMIT, self._url(EP_RATE_LIMIT), use_etag=False)
@@ -503,8 +528,13 @@ class GitHubClient:
         """Workflow runs, newest first, all pages (GitHub caps filtered searches at 1,000 results).
         `created` uses GitHub's search syntax (`>=2024-01-01T00:00:00Z`, `A..B`). ETag-cached."""
         params: dict[str, Any] = {"per_page": min(PER_PAGE, max(1, per_page))}
-        for k, v in (("status", status), ("created", created), ("branch", branch), ("event", event),
-                     ("head_sha", head_sha)):
+        for k, v in (
+            ("status", status),
+            ("created", created),
+            ("branch", branch),
+            ("event", event),
+            ("head_sha", head_sha),
+        ):
             if v is not None:
                 params[k] = v
         url = self._url(EP_RUNS, owner=owner, repo=repo)
@@ -521,7 +551,9 @@ class GitHubClient:
                 break
         return items
 
-    async def get_workflow_run(self, owner: str, repo: str, run_id: int, attempt: int | None = None) -> dict[str, Any]:
+    async def get_workflow_run(
+        self, owner: str, repo: str, run_id: int, attempt: int | None = None
+    ) -> dict[str, Any]:
         if attempt is None:
             url = self._url(EP_RUN, owner=owner, repo=repo, run_id=run_id)
             data: dict[str, Any] = await self._get(EP_RUN, url, {"exclude_pull_requests": "true"})
@@ -530,7 +562,9 @@ class GitHubClient:
             data = await self._get(EP_RUN_ATTEMPT, url, {"exclude_pull_requests": "true"})
         return data
 
-    async def list_run_artifacts(self, owner: str, repo: str, run_id: int, *, name: str | None = None) -> list[dict[str, Any]]:
+    async def list_run_artifacts(
+        self, owner: str, repo: str, run_id: int, *, name: str | None = None
+    ) -> list[dict[str, Any]]:
         url = self._url(EP_RUN_ARTIFACTS, owner=owner, repo=repo, run_id=run_id)
         return await self._paginate(EP_RUN_ARTIFACTS, url, {"name": name} if name else None, "artifacts")
 
@@ -551,8 +585,15 @@ class GitHubClient:
     ) -> bytes:
         """The artifact ZIP's bytes (see `download_artifact_to`)."""
         buf = io.BytesIO()
-        await self.download_artifact_to(owner, repo, artifact_id, buf, max_bytes=max_bytes,
-                                        expected_size=expected_size, expected_digest=expected_digest)
+        await self.download_artifact_to(
+            owner,
+            repo,
+            artifact_id,
+            buf,
+            max_bytes=max_bytes,
+            expected_size=expected_size,
+            expected_digest=expected_digest,
+        )
         return buf.getvalue()
 
     async def download_artifact_to(
@@ -578,7 +619,9 @@ class GitHubClient:
         if expected_size is not None and expected_size > max_bytes:
             raise ArtifactTooLarge(endpoint, max_bytes, expected_size)
         start = dest.tell()
-        url = self._url(EP_ARTIFACT_ZIP, owner=owner, repo=repo, artifact_id=artifact_id, archive_format="zip")
+        url = self._url(
+            EP_ARTIFACT_ZIP, owner=owner, repo=repo, artifact_id=artifact_id, archive_format="zip"
+        )
         attempt = 0
         while True:
             try:
@@ -601,7 +644,11 @@ class GitHubClient:
                 await self._backoff(attempt)
 
     async def _fetch_blob(
-        self, location: str, dest: IO[bytes], max_bytes: int, expected_size: int | None,
+        self,
+        location: str,
+        dest: IO[bytes],
+        max_bytes: int,
+        expected_size: int | None,
         expected_digest: str | None,
     ) -> int:
         started = time.monotonic()
@@ -610,8 +657,9 @@ class GitHubClient:
         try:
             # A fresh request with no Authorization: the signed URL is the credential. Redirects beyond
             # it are followed by httpx, which would strip auth on other origins anyway.
-            async with self._http.stream("GET", location, headers={"accept": "*/*"},
-                                         follow_redirects=True) as resp:
+            async with self._http.stream(
+                "GET", location, headers={"accept": "*/*"}, follow_redirects=True
+            ) as resp:
                 self._record(EP_ARTIFACT_BLOB, str(resp.status_code), started, None)
                 if resp.status_code != 200:
                     raise _RetryBlob(resp.status_code, f"blob host answered {resp.status_code}")
@@ -629,21 +677,26 @@ class GitHubClient:
             raise _RetryBlob(None, f"{type(e).__name__} while downloading") from None
         if expected_size is not None and total != expected_size:
             raise _RetryBlob(None, f"downloaded {total} bytes, expected {expected_size}")
-        if expected_digest and expected_digest.startswith("sha256:") and \
-                digest.hexdigest() != expected_digest.removeprefix("sha256:"):
+        if (
+            expected_digest
+            and expected_digest.startswith("sha256:")
+            and digest.hexdigest() != expected_digest.removeprefix("sha256:")
+        ):
             raise _RetryBlob(None, "downloaded bytes do not match the artifact digest")
         return total
 
     # -- check runs ---------------------------------------------------------------------------------
 
     async def create_check_run(self, owner: str, repo: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        res = await self._call("POST", EP_CHECK_RUNS, self._url(EP_CHECK_RUNS, owner=owner, repo=repo),
-                               json=dict(body))
+        res = await self._call(
+            "POST", EP_CHECK_RUNS, self._url(EP_CHECK_RUNS, owner=owner, repo=repo), json=dict(body)
+        )
         data: dict[str, Any] = res.data
         return data
 
-    async def update_check_run(self, owner: str, repo: str, check_run_id: int,
-                               body: Mapping[str, Any]) -> dict[str, Any]:
+    async def update_check_run(
+        self, owner: str, repo: str, check_run_id: int, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
         output = body.get("output")
         appends = isinstance(output, Mapping) and bool(output.get("annotations"))
         url = self._url(EP_CHECK_RUN, owner=owner, repo=repo, check_run_id=check_run_id)
@@ -656,7 +709,9 @@ class GitHubClient:
         data: dict[str, Any] = await self._get(EP_CHECK_RUN, url, use_etag=False)
         return data
 
-    async def list_check_run_annotations(self, owner: str, repo: str, check_run_id: int) -> list[dict[str, Any]]:
+    async def list_check_run_annotations(
+        self, owner: str, repo: str, check_run_id: int
+    ) -> list[dict[str, Any]]:
         url = self._url(EP_CHECK_RUN_ANNOTATIONS, owner=owner, repo=repo, check_run_id=check_run_id)
         return await self._paginate(EP_CHECK_RUN_ANNOTATIONS, url, None, None, use_etag=False)
 
@@ -684,8 +739,9 @@ def _error(status: int, message: str, endpoint: str) -> GitHubError:
     return GitHubError(status, message, endpoint)
 
 
-def _make_http(timeout: httpx.Timeout | float, transport: httpx.AsyncBaseTransport | None,
-               user_agent: str) -> httpx.AsyncClient:
+def _make_http(
+    timeout: httpx.Timeout | float, transport: httpx.AsyncBaseTransport | None, user_agent: str
+) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=timeout,
         transport=transport,
@@ -724,10 +780,17 @@ class GitHubApp:
         self._etags = EtagCache()
         self._clock = clock
         self._client_kw: dict[str, Any] = dict(
-            http=self._http, max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max,
-            etag_cache=self._etags, sleep=sleep, clock=clock,
+            http=self._http,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            etag_cache=self._etags,
+            sleep=sleep,
+            clock=clock,
         )
-        self._app_client = GitHubClient(self.api_url, self.auth, rate_limits=RateLimitTracker(), **self._client_kw)
+        self._app_client = GitHubClient(
+            self.api_url, self.auth, rate_limits=RateLimitTracker(), **self._client_kw
+        )
         self._installations: dict[int, tuple[InstallationAuth, RateLimitTracker]] = {}
 
     def __repr__(self) -> str:
@@ -741,7 +804,9 @@ class GitHubApp:
         """Calls as one installation; its token is minted on first use and cached across clients."""
         entry = self._installations.get(installation_id)
         if entry is None:
-            auth = InstallationAuth(installation_id, self._app_client.create_installation_token, clock=self._clock)
+            auth = InstallationAuth(
+                installation_id, self._app_client.create_installation_token, clock=self._clock
+            )
             entry = (auth, RateLimitTracker())
             self._installations[installation_id] = entry
         return GitHubClient(self.api_url, entry[0], rate_limits=entry[1], **self._client_kw)

@@ -16,7 +16,9 @@ class GitHubError(Exception):
         self.status = status
         self.message = message[:300]
         self.endpoint = endpoint
-        super().__init__(f"GitHub {endpoint}: {status if status is not None else 'no response'}: {self.message}")
+        super().__init__(
+            f"GitHub {endpoint}: {status if status is not None else 'no response'}: {self.message}"
+        )
 
 
 class NotFound(GitHubError):
@@ -34,7 +36,11 @@ class RateLimited(GitHubError):
     """
 
     def __init__(
-        self, resume_at: datetime, kind: RateLimitKind, endpoint: str = "", status: int | None = None,
+        self,
+        resume_at: datetime,
+        kind: RateLimitKind,
+        endpoint: str = "",
+        status: int | None = None,
         message: str = "",
     ) -> None:
         self.resume_at = resume_at

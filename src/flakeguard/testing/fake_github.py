@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import fnmatch
 import hashlib
 import hmac
@@ -56,10 +57,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 __all__ = [
+    "CheckRunRecord",
     "FakeGitHub",
     "Fault",
     "RecordedRequest",
-    "CheckRunRecord",
+    "RecordedResponse",
     "generate_private_key_pem",
     "populate_demo_repository",
 ]
@@ -140,6 +142,21 @@ class RecordedRequest(tuple[str, str, dict[str, str]]):
     @property
     def headers(self) -> dict[str, str]:
         return self[2]
+
+
+@dataclass(frozen=True)
+class RecordedResponse:
+    """One response the API server sent (for schema checks): `template` is None for unknown paths."""
+
+    method: str
+    path: str
+    template: str | None
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
 
 
 @dataclass
@@ -345,12 +362,30 @@ _COMPILED = [(m, t, _compile(t), h, a) for m, t, h, a in _ROUTES]
 
 _ANNOTATION_LEVELS = {"notice", "warning", "failure"}
 _CONCLUSIONS = {
-    "action_required", "cancelled", "failure", "neutral", "success", "skipped", "timed_out",
+    "action_required",
+    "cancelled",
+    "failure",
+    "neutral",
+    "success",
+    "skipped",
+    "timed_out",
 }
 _STATUSES = {"queued", "in_progress", "completed"}
 _RUN_STATUSES = {
-    "completed", "action_required", "cancelled", "failure", "neutral", "skipped", "stale", "success",
-    "timed_out", "in_progress", "queued", "requested", "waiting", "pending",
+    "completed",
+    "action_required",
+    "cancelled",
+    "failure",
+    "neutral",
+    "skipped",
+    "stale",
+    "success",
+    "timed_out",
+    "in_progress",
+    "queued",
+    "requested",
+    "waiting",
+    "pending",
 }
 
 
@@ -401,6 +436,7 @@ class FakeGitHub:
         self._next_id = 1000
         self._started = _now()
         self.requests: list[RecordedRequest] = []
+        self.responses: list[RecordedResponse] = []
         self._api: ThreadingHTTPServer | None = None
         self._blob: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -516,8 +552,19 @@ class FakeGitHub:
             if run is None:
                 number = 1 + sum(1 for r in self._runs.values() if (r.owner, r.repo) == (owner, repo))
                 run = _Run(
-                    run_id, owner, repo, head_sha, branch, event, status, conclusion, run_attempt,
-                    number, created, created, display_title=display_title,
+                    run_id,
+                    owner,
+                    repo,
+                    head_sha,
+                    branch,
+                    event,
+                    status,
+                    conclusion,
+                    run_attempt,
+                    number,
+                    created,
+                    created,
+                    display_title=display_title,
                 )
                 self._runs[key] = run
                 for n in range(1, run_attempt + 1):
@@ -594,7 +641,8 @@ class FakeGitHub:
         """Recorded API requests whose path matches a glob (or template), optionally by method."""
         with self._lock:
             return [
-                r for r in self.requests
+                r
+                for r in self.requests
                 if (method is None or r.method == method) and _path_matches(pattern, r.path, None)
             ]
 
@@ -634,7 +682,7 @@ class FakeGitHub:
             "x-ratelimit-limit": str(b.limit),
             "x-ratelimit-remaining": str(max(0, b.remaining)),
             "x-ratelimit-used": str(b.limit - max(0, b.remaining)),
-            "x-ratelimit-reset": str(int(math.ceil(b.reset_at))),
+            "x-ratelimit-reset": str(math.ceil(b.reset_at)),
             "x-ratelimit-resource": "core",
         }
 
@@ -662,20 +710,29 @@ class FakeGitHub:
     def _check_jwt(self, token: str) -> None:
         try:
             claims = jwt.decode(
-                token, self._public_key, algorithms=["RS256"], options={"require": ["exp", "iat", "iss"]},
+                token,
+                self._public_key,
+                algorithms=["RS256"],
+                options={"require": ["exp", "iat", "iss"]},
                 leeway=5,
             )
         except jwt.ExpiredSignatureError as e:
-            raise _Error(401, "'Expiration time' claim ('exp') must be a numeric value representing the "
-                         "future time at which the assertion expires") from e
+            raise _Error(
+                401,
+                "'Expiration time' claim ('exp') must be a numeric value representing the "
+                "future time at which the assertion expires",
+            ) from e
         except jwt.PyJWTError as e:
             raise _Error(401, "A JSON web token could not be decoded") from e
         now = time.time()
         if float(claims["exp"]) - now > 600 + 5:
             raise _Error(401, "'Expiration time' claim ('exp') is too far in the future")
         if float(claims["iat"]) > now + 5:
-            raise _Error(401, "'Issued at' claim ('iat') must be an Integer representing the time that "
-                         "the assertion was issued")
+            raise _Error(
+                401,
+                "'Issued at' claim ('iat') must be an Integer representing the time that "
+                "the assertion was issued",
+            )
         if str(claims["iss"]) != str(self.app_id):
             raise _Error(401, "'Issuer' claim ('iss') must be an Integer")
 
@@ -691,14 +748,24 @@ class FakeGitHub:
     def _user(self, login: str, uid: int, kind: str = "Organization") -> JSON:
         base = f"{self.url}/users/{login}"
         return {
-            "login": login, "id": uid, "node_id": _node_id("User", uid),
-            "avatar_url": f"https://avatars.example.invalid/u/{uid}", "gravatar_id": "",
-            "url": base, "html_url": f"https://github.com/{login}",
-            "followers_url": f"{base}/followers", "following_url": f"{base}/following{{/other_user}}",
-            "gists_url": f"{base}/gists{{/gist_id}}", "starred_url": f"{base}/starred{{/owner}}{{/repo}}",
-            "subscriptions_url": f"{base}/subscriptions", "organizations_url": f"{base}/orgs",
-            "repos_url": f"{base}/repos", "events_url": f"{base}/events{{/privacy}}",
-            "received_events_url": f"{base}/received_events", "type": kind, "site_admin": False,
+            "login": login,
+            "id": uid,
+            "node_id": _node_id("User", uid),
+            "avatar_url": f"https://avatars.example.invalid/u/{uid}",
+            "gravatar_id": "",
+            "url": base,
+            "html_url": f"https://github.com/{login}",
+            "followers_url": f"{base}/followers",
+            "following_url": f"{base}/following{{/other_user}}",
+            "gists_url": f"{base}/gists{{/gist_id}}",
+            "starred_url": f"{base}/starred{{/owner}}{{/repo}}",
+            "subscriptions_url": f"{base}/subscriptions",
+            "organizations_url": f"{base}/orgs",
+            "repos_url": f"{base}/repos",
+            "events_url": f"{base}/events{{/privacy}}",
+            "received_events_url": f"{base}/received_events",
+            "type": kind,
+            "site_admin": False,
         }
 
     def _owner_id(self, owner: str) -> int:
@@ -707,28 +774,54 @@ class FakeGitHub:
     def _minimal_repo(self, r: _Repo) -> JSON:
         base = f"{self.url}/repos/{r.owner}/{r.name}"
         urls = {
-            "archive_url": "/{archive_format}{/ref}", "assignees_url": "/assignees{/user}",
-            "blobs_url": "/git/blobs{/sha}", "branches_url": "/branches{/branch}",
-            "collaborators_url": "/collaborators{/collaborator}", "comments_url": "/comments{/number}",
-            "commits_url": "/commits{/sha}", "compare_url": "/compare/{base}...{head}",
-            "contents_url": "/contents/{+path}", "contributors_url": "/contributors",
-            "deployments_url": "/deployments", "downloads_url": "/downloads", "events_url": "/events",
-            "forks_url": "/forks", "git_commits_url": "/git/commits{/sha}", "git_refs_url": "/git/refs{/sha}",
-            "git_tags_url": "/git/tags{/sha}", "hooks_url": "/hooks",
-            "issue_comment_url": "/issues/comments{/number}", "issue_events_url": "/issues/events{/number}",
-            "issues_url": "/issues{/number}", "keys_url": "/keys{/key_id}", "labels_url": "/labels{/name}",
-            "languages_url": "/languages", "merges_url": "/merges", "milestones_url": "/milestones{/number}",
-            "notifications_url": "/notifications{?since,all,participating}", "pulls_url": "/pulls{/number}",
-            "releases_url": "/releases{/id}", "stargazers_url": "/stargazers",
-            "statuses_url": "/statuses/{sha}", "subscribers_url": "/subscribers",
-            "subscription_url": "/subscription", "tags_url": "/tags", "teams_url": "/teams",
+            "archive_url": "/{archive_format}{/ref}",
+            "assignees_url": "/assignees{/user}",
+            "blobs_url": "/git/blobs{/sha}",
+            "branches_url": "/branches{/branch}",
+            "collaborators_url": "/collaborators{/collaborator}",
+            "comments_url": "/comments{/number}",
+            "commits_url": "/commits{/sha}",
+            "compare_url": "/compare/{base}...{head}",
+            "contents_url": "/contents/{+path}",
+            "contributors_url": "/contributors",
+            "deployments_url": "/deployments",
+            "downloads_url": "/downloads",
+            "events_url": "/events",
+            "forks_url": "/forks",
+            "git_commits_url": "/git/commits{/sha}",
+            "git_refs_url": "/git/refs{/sha}",
+            "git_tags_url": "/git/tags{/sha}",
+            "hooks_url": "/hooks",
+            "issue_comment_url": "/issues/comments{/number}",
+            "issue_events_url": "/issues/events{/number}",
+            "issues_url": "/issues{/number}",
+            "keys_url": "/keys{/key_id}",
+            "labels_url": "/labels{/name}",
+            "languages_url": "/languages",
+            "merges_url": "/merges",
+            "milestones_url": "/milestones{/number}",
+            "notifications_url": "/notifications{?since,all,participating}",
+            "pulls_url": "/pulls{/number}",
+            "releases_url": "/releases{/id}",
+            "stargazers_url": "/stargazers",
+            "statuses_url": "/statuses/{sha}",
+            "subscribers_url": "/subscribers",
+            "subscription_url": "/subscription",
+            "tags_url": "/tags",
+            "teams_url": "/teams",
             "trees_url": "/git/trees{/sha}",
         }
         out: JSON = {
-            "id": r.id, "node_id": _node_id("Repository", r.id), "name": r.name,
-            "full_name": f"{r.owner}/{r.name}", "owner": self._user(r.owner, self._owner_id(r.owner)),
-            "private": r.private, "html_url": f"https://github.com/{r.owner}/{r.name}",
-            "description": None, "fork": False, "url": base,
+            "id": r.id,
+            "node_id": _node_id("Repository", r.id),
+            "name": r.name,
+            "full_name": f"{r.owner}/{r.name}",
+            "owner": self._user(r.owner, self._owner_id(r.owner)),
+            "private": r.private,
+            "html_url": f"https://github.com/{r.owner}/{r.name}",
+            "description": None,
+            "fork": False,
+            "url": base,
         }
         out.update({k: base + v for k, v in urls.items()})
         return out
@@ -736,35 +829,67 @@ class FakeGitHub:
     def _repository(self, r: _Repo) -> JSON:
         out = self._minimal_repo(r)
         created = _iso(self._started - timedelta(days=365))
-        out.update({
-            "clone_url": f"https://github.com/{r.owner}/{r.name}.git",
-            "git_url": f"git://github.com/{r.owner}/{r.name}.git",
-            "ssh_url": f"git@github.com:{r.owner}/{r.name}.git",
-            "svn_url": f"https://github.com/{r.owner}/{r.name}",
-            "mirror_url": None, "homepage": None, "language": "Python", "license": None,
-            "forks": 0, "forks_count": 0, "stargazers_count": 0, "watchers_count": 0, "watchers": 0,
-            "size": 1024, "default_branch": r.default_branch, "open_issues_count": 0, "open_issues": 0,
-            "has_issues": True, "has_projects": False, "has_wiki": False, "has_pages": False,
-            "has_downloads": True, "archived": False, "disabled": False, "visibility": (
-                "private" if r.private else "public"),
-            "pushed_at": _iso(_now()), "created_at": created, "updated_at": created,
-        })
+        out.update(
+            {
+                "clone_url": f"https://github.com/{r.owner}/{r.name}.git",
+                "git_url": f"git://github.com/{r.owner}/{r.name}.git",
+                "ssh_url": f"git@github.com:{r.owner}/{r.name}.git",
+                "svn_url": f"https://github.com/{r.owner}/{r.name}",
+                "mirror_url": None,
+                "homepage": None,
+                "language": "Python",
+                "license": None,
+                "forks": 0,
+                "forks_count": 0,
+                "stargazers_count": 0,
+                "watchers_count": 0,
+                "watchers": 0,
+                "size": 1024,
+                "default_branch": r.default_branch,
+                "open_issues_count": 0,
+                "open_issues": 0,
+                "has_issues": True,
+                "has_projects": False,
+                "has_wiki": False,
+                "has_pages": False,
+                "has_downloads": True,
+                "archived": False,
+                "disabled": False,
+                "visibility": ("private" if r.private else "public"),
+                "pushed_at": _iso(_now()),
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
         return out
 
     def _installation(self, inst: _Installation) -> JSON:
         created = _iso(self._started - timedelta(days=30))
         return {
-            "id": inst.id, "account": self._user(inst.account, self._owner_id(inst.account)),
+            "id": inst.id,
+            # /app/installations' inline schema is allOf[simple-user, enterprise]: carry both field sets
+            "account": {
+                **self._user(inst.account, self._owner_id(inst.account)),
+                "name": inst.account, "slug": inst.account, "created_at": created, "updated_at": created,
+            },
             "repository_selection": "selected",
             "access_tokens_url": f"{self.url}/app/installations/{inst.id}/access_tokens",
             "repositories_url": f"{self.url}/installation/repositories",
             "html_url": f"https://github.com/organizations/{inst.account}/settings/installations/{inst.id}",
-            "app_id": self.app_id, "app_slug": self.app_slug, "client_id": f"Iv1.{self.app_id:016x}",
-            "target_id": self._owner_id(inst.account), "target_type": "Organization",
+            "app_id": self.app_id,
+            "app_slug": self.app_slug,
+            "client_id": f"Iv1.{self.app_id:016x}",
+            "target_id": self._owner_id(inst.account),
+            "target_type": "Organization",
             "permissions": {"actions": "read", "checks": "write", "metadata": "read"},
-            "events": ["workflow_run", "check_run"], "created_at": created, "updated_at": created,
-            "single_file_name": None, "has_multiple_single_files": False, "single_file_paths": [],
-            "suspended_by": None, "suspended_at": None,
+            "events": ["workflow_run", "check_run"],
+            "created_at": created,
+            "updated_at": created,
+            "single_file_name": None,
+            "has_multiple_single_files": False,
+            "single_file_paths": [],
+            "suspended_by": None,
+            "suspended_at": None,
         }
 
     def _integration(self) -> JSON:
@@ -772,13 +897,20 @@ class FakeGitHub:
         with self._lock:
             n = len(self._installations)
         return {
-            "id": self.app_id, "slug": self.app_slug, "node_id": _node_id("App", self.app_id),
-            "client_id": f"Iv1.{self.app_id:016x}", "owner": self._user("flakeguard", 1),
-            "name": "FlakeGuard (fake)", "description": "Flaky-test detection", "external_url":
-            "https://flakeguard.example.invalid", "html_url": f"https://github.com/apps/{self.app_slug}",
-            "created_at": created, "updated_at": created,
+            "id": self.app_id,
+            "slug": self.app_slug,
+            "node_id": _node_id("App", self.app_id),
+            "client_id": f"Iv1.{self.app_id:016x}",
+            "owner": self._user("flakeguard", 1),
+            "name": "FlakeGuard (fake)",
+            "description": "Flaky-test detection",
+            "external_url": "https://flakeguard.example.invalid",
+            "html_url": f"https://github.com/apps/{self.app_slug}",
+            "created_at": created,
+            "updated_at": created,
             "permissions": {"actions": "read", "checks": "write", "metadata": "read"},
-            "events": ["workflow_run", "check_run"], "installations_count": n,
+            "events": ["workflow_run", "check_run"],
+            "installations_count": n,
         }
 
     def _run_json(self, run: _Run, attempt: int | None = None) -> JSON:
@@ -792,27 +924,48 @@ class FakeGitHub:
         actor = self._user("octocat", 583231, "User")
         minimal = self._minimal_repo(r)
         return {
-            "id": run.id, "name": "CI", "node_id": _node_id("WorkflowRun", run.id),
-            "check_suite_id": run.id * 10 + n, "check_suite_node_id": _node_id("CheckSuite", run.id * 10 + n),
-            "head_branch": run.branch, "head_sha": run.head_sha, "path": ".github/workflows/ci.yml",
-            "run_number": run.run_number, "run_attempt": n, "referenced_workflows": [], "event": run.event,
-            "status": status, "conclusion": conclusion, "workflow_id": 161335,
-            "url": base, "html_url": f"https://github.com/{run.owner}/{run.repo}/actions/runs/{run.id}",
-            "pull_requests": [], "created_at": _iso(run.created_at),
+            "id": run.id,
+            "name": "CI",
+            "node_id": _node_id("WorkflowRun", run.id),
+            "check_suite_id": run.id * 10 + n,
+            "check_suite_node_id": _node_id("CheckSuite", run.id * 10 + n),
+            "head_branch": run.branch,
+            "head_sha": run.head_sha,
+            "path": ".github/workflows/ci.yml",
+            "run_number": run.run_number,
+            "run_attempt": n,
+            "referenced_workflows": [],
+            "event": run.event,
+            "status": status,
+            "conclusion": conclusion,
+            "workflow_id": 161335,
+            "url": base,
+            "html_url": f"https://github.com/{run.owner}/{run.repo}/actions/runs/{run.id}",
+            "pull_requests": [],
+            "created_at": _iso(run.created_at),
             "updated_at": _iso(run.updated_at if latest else started + timedelta(minutes=3)),
-            "actor": actor, "triggering_actor": actor, "run_started_at": _iso(started),
-            "jobs_url": f"{base}/jobs", "logs_url": f"{base}/logs",
+            "actor": actor,
+            "triggering_actor": actor,
+            "run_started_at": _iso(started),
+            "jobs_url": f"{base}/jobs",
+            "logs_url": f"{base}/logs",
             "check_suite_url": f"{self.url}/repos/{run.owner}/{run.repo}/check-suites/{run.id * 10 + n}",
-            "artifacts_url": f"{base}/artifacts", "cancel_url": f"{base}/cancel", "rerun_url": f"{base}/rerun",
+            "artifacts_url": f"{base}/artifacts",
+            "cancel_url": f"{base}/cancel",
+            "rerun_url": f"{base}/rerun",
             "previous_attempt_url": f"{base}/attempts/{n - 1}" if n > 1 else None,
             "workflow_url": f"{self.url}/repos/{run.owner}/{run.repo}/actions/workflows/161335",
             "head_commit": {
-                "id": run.head_sha, "tree_id": hashlib.sha1(run.head_sha.encode()).hexdigest(),
-                "message": run.display_title, "timestamp": _iso(run.created_at),
+                "id": run.head_sha,
+                "tree_id": hashlib.sha1(run.head_sha.encode()).hexdigest(),
+                "message": run.display_title,
+                "timestamp": _iso(run.created_at),
                 "author": {"name": "Octo Cat", "email": "octocat@example.com"},
                 "committer": {"name": "Octo Cat", "email": "octocat@example.com"},
             },
-            "repository": minimal, "head_repository": minimal, "head_repository_id": r.id,
+            "repository": minimal,
+            "head_repository": minimal,
+            "head_repository_id": r.id,
             "display_title": run.display_title,
         }
 
@@ -820,37 +973,58 @@ class FakeGitHub:
         base = f"{self.url}/repos/{a.owner}/{a.repo}/actions/artifacts/{a.id}"
         run = self._runs[(a.owner, a.repo, a.run_id)]
         return {
-            "id": a.id, "node_id": _node_id("Artifact", a.id), "name": a.name, "size_in_bytes": len(a.data),
-            "url": base, "archive_download_url": f"{base}/zip", "expired": a.expired,
+            "id": a.id,
+            "node_id": _node_id("Artifact", a.id),
+            "name": a.name,
+            "size_in_bytes": len(a.data),
+            "url": base,
+            "archive_download_url": f"{base}/zip",
+            "expired": a.expired,
             "created_at": _iso(a.created_at),
             "expires_at": _iso(a.created_at + timedelta(days=self.artifact_retention_days)),
-            "updated_at": _iso(a.created_at), "digest": "sha256:" + hashlib.sha256(a.data).hexdigest(),
+            "updated_at": _iso(a.created_at),
+            "digest": "sha256:" + hashlib.sha256(a.data).hexdigest(),
             "workflow_run": {
-                "id": run.id, "repository_id": self._repos[(a.owner, a.repo)].id,
+                "id": run.id,
+                "repository_id": self._repos[(a.owner, a.repo)].id,
                 "head_repository_id": self._repos[(a.owner, a.repo)].id,
-                "head_branch": run.branch or "", "head_sha": run.head_sha,
+                "head_branch": run.branch or "",
+                "head_sha": run.head_sha,
             },
         }
 
     def _check_run_json(self, c: CheckRunRecord) -> JSON:
         base = f"{self.url}/repos/{c.owner}/{c.repo}/check-runs/{c.id}"
         return {
-            "id": c.id, "head_sha": c.head_sha, "node_id": _node_id("CheckRun", c.id),
-            "external_id": c.external_id, "url": base,
-            "html_url": f"https://github.com/{c.owner}/{c.repo}/runs/{c.id}", "details_url": c.details_url,
-            "status": c.status, "conclusion": c.conclusion, "started_at": c.started_at,
+            "id": c.id,
+            "head_sha": c.head_sha,
+            "node_id": _node_id("CheckRun", c.id),
+            "external_id": c.external_id,
+            "url": base,
+            "html_url": f"https://github.com/{c.owner}/{c.repo}/runs/{c.id}",
+            "details_url": c.details_url,
+            "status": c.status,
+            "conclusion": c.conclusion,
+            "started_at": c.started_at,
             "completed_at": c.completed_at,
             "output": {
-                "title": c.output.get("title"), "summary": c.output.get("summary"),
-                "text": c.output.get("text"), "annotations_count": len(c.annotations),
+                "title": c.output.get("title"),
+                "summary": c.output.get("summary"),
+                "text": c.output.get("text"),
+                "annotations_count": len(c.annotations),
                 "annotations_url": f"{base}/annotations",
             },
-            "name": c.name, "check_suite": {"id": 5}, "app": self._integration(), "pull_requests": [],
+            "name": c.name,
+            "check_suite": {"id": 5},
+            "app": self._integration(),
+            "pull_requests": [],
         }
 
     # -- pagination ---------------------------------------------------------------------------
 
-    def _paginate(self, path: str, query: dict[str, str], items: list[Any]) -> tuple[list[Any], dict[str, str]]:
+    def _paginate(
+        self, path: str, query: dict[str, str], items: list[Any]
+    ) -> tuple[list[Any], dict[str, str]]:
         try:
             per_page = min(100, max(1, int(query.get("per_page", "30"))))
         except ValueError:
@@ -860,7 +1034,7 @@ class FakeGitHub:
         except ValueError:
             page = 1
         last = max(1, math.ceil(len(items) / per_page))
-        chunk = items[(page - 1) * per_page: page * per_page]
+        chunk = items[(page - 1) * per_page : page * per_page]
         if last == 1:
             return chunk, {}
 
@@ -881,10 +1055,11 @@ class FakeGitHub:
 
     # -- handlers ---------------------------------------------------------------------------------
 
-    def dispatch(self, method: str, path: str, query: dict[str, str], headers: Mapping[str, str],
-                 body: bytes) -> tuple[_Reply, str | None]:
+    def dispatch(
+        self, method: str, path: str, query: dict[str, str], headers: Mapping[str, str], body: bytes
+    ) -> tuple[_Reply, str | None]:
         """Routes one API request; returns the reply and the rate-limit identity to charge."""
-        for m, template, rx, handler, auth in _COMPILED:
+        for m, _template, rx, handler, auth in _COMPILED:
             match = rx.match(path)
             if match is None:
                 continue
@@ -924,8 +1099,9 @@ class FakeGitHub:
     def _h_app(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str) -> _Reply:
         return _Reply(200, self._integration(), etag=True)
 
-    def _h_list_installations(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                              path: str) -> _Reply:
+    def _h_list_installations(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         with self._lock:
             items = [self._installation(i) for i in sorted(self._installations.values(), key=lambda i: i.id)]
         chunk, hdrs = self._paginate(path, q, items)
@@ -938,43 +1114,59 @@ class FakeGitHub:
             raise _Error(404, "Not Found")
         return inst
 
-    def _h_get_installation(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                            path: str) -> _Reply:
+    def _h_get_installation(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         return _Reply(200, self._installation(self._get_inst(p["installation_id"])), etag=True)
 
-    def _h_create_token(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                        path: str) -> _Reply:
+    def _h_create_token(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         inst = self._get_inst(p["installation_id"])
         token = self.issue_token(inst.id)
         with self._lock:
             expires = self._tokens[token].expires_at
-        return _Reply(201, {
-            "token": token, "expires_at": _iso(expires),
-            "permissions": {"actions": "read", "checks": "write", "metadata": "read"},
-            "repository_selection": "selected",
-        })
+        return _Reply(
+            201,
+            {
+                "token": token,
+                "expires_at": _iso(expires),
+                "permissions": {"actions": "read", "checks": "write", "metadata": "read"},
+                "repository_selection": "selected",
+            },
+        )
 
-    def _h_repo_installation(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                             path: str) -> _Reply:
+    def _h_repo_installation(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         r = self._repo_for(p["owner"], p["repo"], None)
         return _Reply(200, self._installation(self._get_inst(str(r.installation_id))), etag=True)
 
-    def _h_installation_repositories(self, p: dict[str, str], q: dict[str, str], tok: _Token | None,
-                                     b: JSON, path: str) -> _Reply:
+    def _h_installation_repositories(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         assert tok is not None
         with self._lock:
             repos = sorted(
-                (r for r in self._repos.values()
-                 if tok.installation_id is None or r.installation_id == tok.installation_id),
+                (
+                    r
+                    for r in self._repos.values()
+                    if tok.installation_id is None or r.installation_id == tok.installation_id
+                ),
                 key=lambda r: r.id,
             )
             items = [self._repository(r) for r in repos]
         chunk, hdrs = self._paginate(path, q, items)
-        return _Reply(200, {"total_count": len(items), "repositories": chunk,
-                            "repository_selection": "selected"}, hdrs, etag=True)
+        return _Reply(
+            200,
+            {"total_count": len(items), "repositories": chunk, "repository_selection": "selected"},
+            hdrs,
+            etag=True,
+        )
 
-    def _h_rate_limit(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                      path: str) -> _Reply:
+    def _h_rate_limit(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         return _Reply(200, None)  # filled in by the handler (needs the identity's budget)
 
     def _runs_of(self, owner: str, repo: str) -> list[_Run]:
@@ -982,8 +1174,9 @@ class FakeGitHub:
             runs = [r for r in self._runs.values() if (r.owner, r.repo) == (owner, repo)]
         return sorted(runs, key=lambda r: (r.created_at, r.id), reverse=True)
 
-    def _h_list_runs(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                     path: str) -> _Reply:
+    def _h_list_runs(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         self._repo_for(p["owner"], p["repo"], tok)
         runs = self._runs_of(p["owner"], p["repo"])
         if "status" in q:
@@ -1009,14 +1202,16 @@ class FakeGitHub:
             raise _Error(404, "Not Found")
         return run
 
-    def _h_get_run(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                   path: str) -> _Reply:
+    def _h_get_run(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         run = self._get_run(p, tok)
         with self._lock:
             return _Reply(200, self._run_json(run), etag=True)
 
-    def _h_get_attempt(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                       path: str) -> _Reply:
+    def _h_get_attempt(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         run = self._get_run(p, tok)
         n = int(p["attempt_number"]) if p["attempt_number"].isdigit() else 0
         if not 1 <= n <= run.run_attempt:
@@ -1033,16 +1228,21 @@ class FakeGitHub:
         chunk, hdrs = self._paginate(path, q, items)
         return _Reply(200, {"total_count": len(items), "artifacts": chunk}, hdrs, etag=True)
 
-    def _h_list_run_artifacts(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                              path: str) -> _Reply:
+    def _h_list_run_artifacts(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         run = self._get_run(p, tok)
         with self._lock:
-            arts = [a for a in self._artifacts.values() if (a.owner, a.repo, a.run_id) == (
-                run.owner, run.repo, run.id)]
+            arts = [
+                a
+                for a in self._artifacts.values()
+                if (a.owner, a.repo, a.run_id) == (run.owner, run.repo, run.id)
+            ]
         return self._artifact_list(arts, q, path)
 
-    def _h_list_repo_artifacts(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                               path: str) -> _Reply:
+    def _h_list_repo_artifacts(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         self._repo_for(p["owner"], p["repo"], tok)
         with self._lock:
             arts = [a for a in self._artifacts.values() if (a.owner, a.repo) == (p["owner"], p["repo"])]
@@ -1056,14 +1256,16 @@ class FakeGitHub:
             raise _Error(404, "Not Found")
         return a
 
-    def _h_get_artifact(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                        path: str) -> _Reply:
+    def _h_get_artifact(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         a = self._get_artifact(p, tok)
         with self._lock:
             return _Reply(200, self._artifact_json(a), etag=True)
 
-    def _h_download_artifact(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                             path: str) -> _Reply:
+    def _h_download_artifact(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         a = self._get_artifact(p, tok)
         if p["archive_format"] != "zip":
             raise _Error(404, "Not Found")
@@ -1075,7 +1277,8 @@ class FakeGitHub:
         exp = int(expires if expires is not None else time.time() + self.artifact_url_ttl)
         sig = self._sign(artifact_id, exp)
         return f"{self.blob_url}/_blob/{artifact_id}?" + urlencode(
-            {"urlExpires": str(exp), "urlSigningMethod": "HMACV1", "urlSignature": sig})
+            {"urlExpires": str(exp), "urlSigningMethod": "HMACV1", "urlSignature": sig}
+        )
 
     def _sign(self, artifact_id: int, exp: int) -> str:
         mac = hmac.new(self._url_secret, f"{artifact_id}:{exp}".encode(), hashlib.sha256).digest()
@@ -1145,11 +1348,15 @@ class FakeGitHub:
                         if a.get(req) in (None, ""):
                             errors.append(f'annotation {i}: "{req}" wasn\'t supplied.')
                     if a.get("annotation_level") not in _ANNOTATION_LEVELS:
-                        errors.append(f"annotation {i}: annotation_level is not one of notice, warning, failure.")
+                        errors.append(
+                            f"annotation {i}: annotation_level is not one of notice, warning, failure."
+                        )
                     check_len(a, "title", 255, "title")
                     check_len(a, "message", 65535, "message")
                     check_len(a, "raw_details", 65535, "raw_details")
-                    if ("start_column" in a or "end_column" in a) and a.get("start_line") != a.get("end_line"):
+                    if ("start_column" in a or "end_column" in a) and a.get("start_line") != a.get(
+                        "end_line"
+                    ):
                         errors.append(f"annotation {i}: columns are only allowed on one line.")
         actions = b.get("actions")
         if actions is not None:
@@ -1164,15 +1371,18 @@ class FakeGitHub:
                         elif len(v) > limit:
                             check_len(a, key, limit, key)
         if errors:
-            raise _Error(422, "Invalid request.\n\n" + "\n".join(errors),
-                         errors=[{"resource": "CheckRun", "code": "invalid", "message": e} for e in errors])
+            raise _Error(
+                422,
+                "Invalid request.\n\n" + "\n".join(errors),
+                errors=[{"resource": "CheckRun", "code": "invalid", "message": e} for e in errors],
+            )
 
     def _apply_check_body(self, c: CheckRunRecord, b: JSON) -> None:
         now = _iso(_now())
         for key in ("name", "details_url", "external_id", "started_at"):
             if key in b:
                 setattr(c, key, b[key])
-        if "conclusion" in b and b["conclusion"]:
+        if b.get("conclusion"):
             c.conclusion = b["conclusion"]
             c.status = "completed"
             c.completed_at = b.get("completed_at") or now
@@ -1186,28 +1396,44 @@ class FakeGitHub:
                 if key in out:
                     c.output[key] = out[key]
             for a in out.get("annotations") or []:
-                c.annotations.append({
-                    "path": a["path"], "blob_href": f"https://github.com/{c.owner}/{c.repo}/blob/"
-                    f"{c.head_sha}/{a['path']}", "start_line": a["start_line"], "end_line": a["end_line"],
-                    "start_column": a.get("start_column"), "end_column": a.get("end_column"),
-                    "annotation_level": a["annotation_level"], "title": a.get("title"),
-                    "message": a["message"], "raw_details": a.get("raw_details"),
-                })
+                c.annotations.append(
+                    {
+                        "path": a["path"],
+                        "blob_href": f"https://github.com/{c.owner}/{c.repo}/blob/{c.head_sha}/{a['path']}",
+                        "start_line": a["start_line"],
+                        "end_line": a["end_line"],
+                        "start_column": a.get("start_column"),
+                        "end_column": a.get("end_column"),
+                        "annotation_level": a["annotation_level"],
+                        "title": a.get("title"),
+                        "message": a["message"],
+                        "raw_details": a.get("raw_details"),
+                    }
+                )
         if "actions" in b:
             c.actions = list(b["actions"])
         c.requests.append(b)
 
-    def _h_create_check_run(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                            path: str) -> _Reply:
+    def _h_create_check_run(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         self._repo_for(p["owner"], p["repo"], tok)
         self._validate_check_body(b, create=True)
         with self._lock:
             cid = self._new_id()
             c = CheckRunRecord(
-                id=cid, owner=p["owner"], repo=p["repo"], name=b["name"], head_sha=b["head_sha"],
-                status="queued", conclusion=None, external_id=b.get("external_id") or "",
-                details_url=b.get("details_url"), started_at=b.get("started_at") or _iso(_now()),
-                completed_at=None, output={"title": None, "summary": None, "text": None},
+                id=cid,
+                owner=p["owner"],
+                repo=p["repo"],
+                name=b["name"],
+                head_sha=b["head_sha"],
+                status="queued",
+                conclusion=None,
+                external_id=b.get("external_id") or "",
+                details_url=b.get("details_url"),
+                started_at=b.get("started_at") or _iso(_now()),
+                completed_at=None,
+                output={"title": None, "summary": None, "text": None},
             )
             self._apply_check_body(c, b)
             self._check_runs[cid] = c
@@ -1221,22 +1447,25 @@ class FakeGitHub:
             raise _Error(404, "Not Found")
         return c
 
-    def _h_update_check_run(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                            path: str) -> _Reply:
+    def _h_update_check_run(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         c = self._get_check_run(p, tok)
         self._validate_check_body(b, create=False)
         with self._lock:
             self._apply_check_body(c, b)
             return _Reply(200, self._check_run_json(c))
 
-    def _h_get_check_run(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                         path: str) -> _Reply:
+    def _h_get_check_run(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         c = self._get_check_run(p, tok)
         with self._lock:
             return _Reply(200, self._check_run_json(c), etag=True)
 
-    def _h_list_annotations(self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON,
-                            path: str) -> _Reply:
+    def _h_list_annotations(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
         c = self._get_check_run(p, tok)
         with self._lock:
             items = list(c.annotations)
@@ -1272,7 +1501,7 @@ def _created_filter(expr: str) -> Callable[[datetime], bool]:
             return lambda t: (lo is None or t >= lo) and (hi is None or t <= hi)
         for op in (">=", "<=", ">", "<"):
             if expr.startswith(op):
-                rest = expr[len(op):]
+                rest = expr[len(op) :]
                 if op == ">=":
                     x = _parse_day(rest, False)
                     return lambda t: t >= x
@@ -1332,20 +1561,31 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reset(self) -> None:
         """Closes the TCP connection with a RST and no response."""
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
         self.close_connection = True
         for f in (self.rfile, self.wfile):
-            try:
+            with contextlib.suppress(OSError):
                 f.close()
-            except OSError:
-                pass
         self.connection.close()
 
 
 class _ApiHandler(_Handler):
+    def _send(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        fake = self.server.fake
+        path = urlsplit(self.path).path
+        rec = RecordedResponse(
+            self.command,
+            path,
+            fake.template_for(self.command, path),
+            status,
+            {k.lower(): v for k, v in headers.items()},
+            body,
+        )
+        with fake._lock:
+            fake.responses.append(rec)
+        super()._send(status, body, headers)
+
     def _handle(self) -> None:
         fake = self.server.fake
         split = urlsplit(self.path)
@@ -1388,13 +1628,20 @@ class _ApiHandler(_Handler):
         with fake._lock:
             budget = fake._budget(identity) if identity else None
         if path == "/rate_limit" and budget is not None:
-            core = {"limit": budget.limit, "remaining": budget.remaining,
-                    "reset": int(math.ceil(budget.reset_at)), "used": budget.limit - budget.remaining}
+            core = {
+                "limit": budget.limit,
+                "remaining": budget.remaining,
+                "reset": math.ceil(budget.reset_at),
+                "used": budget.limit - budget.remaining,
+            }
             reply.body = {"resources": {"core": core, "search": core}, "rate": core}
         hdrs = dict(base_headers)
         hdrs.update(reply.headers)
-        payload = b"" if reply.body is None else (
-            reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode())
+        payload = (
+            b""
+            if reply.body is None
+            else (reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode())
+        )
         if reply.etag:
             etag = 'W/"' + hashlib.sha256(payload).hexdigest()[:40] + '"'
             hdrs["etag"] = etag
@@ -1426,9 +1673,15 @@ class _ApiHandler(_Handler):
                 "Support for help, please include the request ID.",
                 "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
             }
-            hdrs.update({"x-ratelimit-limit": str(fake.rate_limit), "x-ratelimit-remaining": "0",
-                         "x-ratelimit-used": str(fake.rate_limit), "x-ratelimit-reset": reset,
-                         "x-ratelimit-resource": "core"})
+            hdrs.update(
+                {
+                    "x-ratelimit-limit": str(fake.rate_limit),
+                    "x-ratelimit-remaining": "0",
+                    "x-ratelimit-used": str(fake.rate_limit),
+                    "x-ratelimit-reset": reset,
+                    "x-ratelimit-resource": "core",
+                }
+            )
         elif fault.kind == "secondary_limit":
             body = {
                 "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you "
@@ -1436,9 +1689,15 @@ class _ApiHandler(_Handler):
                 "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
                 "#about-secondary-rate-limits",
             }
-            hdrs.update({"x-ratelimit-limit": str(fake.rate_limit), "x-ratelimit-remaining": "4000",
-                         "x-ratelimit-used": str(fake.rate_limit - 4000), "x-ratelimit-reset": reset,
-                         "x-ratelimit-resource": "core"})
+            hdrs.update(
+                {
+                    "x-ratelimit-limit": str(fake.rate_limit),
+                    "x-ratelimit-remaining": "4000",
+                    "x-ratelimit-used": str(fake.rate_limit - 4000),
+                    "x-ratelimit-reset": reset,
+                    "x-ratelimit-resource": "core",
+                }
+            )
             if fault.retry_after is not None:
                 hdrs["retry-after"] = str(fault.retry_after)
         elif fault.kind == "expired_token":
@@ -1538,28 +1797,46 @@ def populate_demo_repository(
                 failed = True
             elif i % 17 == 16:
                 outcome = Outcome.SKIPPED
-            spec = CaseSpec(cls, name, outcome, time_s=round(rng.uniform(0.001, 0.5), 3),
-                            file=cls.replace(".", "/") + ".py", line=10 + i,
-                            message=f"assert {i} == {i + 1}")
+            spec = CaseSpec(
+                cls,
+                name,
+                outcome,
+                time_s=round(rng.uniform(0.001, 0.5), 3),
+                file=cls.replace(".", "/") + ".py",
+                line=10 + i,
+                message=f"assert {i} == {i + 1}",
+            )
             suites.setdefault(cls, SuiteSpec(cls)).cases.append(spec)
         ordered = list(suites.values())
         half = max(1, len(ordered) // 2)
-        zip_bytes = zip_members({
-            "junit/part-1.xml": junit_xml(ordered[:half]),
-            "junit/part-2.xml": junit_xml(ordered[half:]),
-        })
+        zip_bytes = zip_members(
+            {
+                "junit/part-1.xml": junit_xml(ordered[:half]),
+                "junit/part-2.xml": junit_xml(ordered[half:]),
+            }
+        )
         sha = hashlib.sha1(f"{owner}/{repo}/{run_id}".encode()).hexdigest()
-        gh.add_run(owner, repo, run_id, head_sha=sha, branch=branch, event=event,
-                   conclusion="failure" if failed else "success", created_at=created,
-                   artifacts={"test-results": zip_bytes, "coverage": zip_members({"coverage.xml": b"<c/>"})},
-                   display_title=f"Change {k}")
+        gh.add_run(
+            owner,
+            repo,
+            run_id,
+            head_sha=sha,
+            branch=branch,
+            event=event,
+            conclusion="failure" if failed else "success",
+            created_at=created,
+            artifacts={"test-results": zip_bytes, "coverage": zip_members({"coverage.xml": b"<c/>"})},
+            display_title=f"Change {k}",
+        )
         run_ids.append(run_id)
     return run_ids
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m flakeguard.testing.fake_github",
-                                 description="Serve a fake GitHub API with a generated repository acme/project.")
+    ap = argparse.ArgumentParser(
+        prog="python -m flakeguard.testing.fake_github",
+        description="Serve a fake GitHub API with a generated repository acme/project.",
+    )
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8081)
     ap.add_argument("--blob-port", type=int, default=0)
@@ -1570,14 +1847,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--key-file", default=None, help="where to write the App private key PEM")
     args = ap.parse_args(argv)
     gh = FakeGitHub(host=args.host, port=args.port, blob_port=args.blob_port, app_id=args.app_id)
-    key_file = args.key_file or os.path.join(tempfile.gettempdir(), f"flakeguard-fake-github-{args.app_id}.pem")
+    key_file = args.key_file or os.path.join(
+        tempfile.gettempdir(), f"flakeguard-fake-github-{args.app_id}.pem"
+    )
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(gh.private_key_pem)
     gh.start()
     run_ids = populate_demo_repository(gh, runs=args.runs, tests_per_run=args.tests_per_run, seed=args.seed)
-    print(f"fake GitHub serving acme/project (installation 67890) with {len(run_ids)} runs "
-          f"({run_ids[0]}..{run_ids[-1]}) at {gh.url}", flush=True)
+    print(
+        f"fake GitHub serving acme/project (installation 67890) with {len(run_ids)} runs "
+        f"({run_ids[0]}..{run_ids[-1]}) at {gh.url}",
+        flush=True,
+    )
     print(f"GITHUB_API_URL={gh.url}", flush=True)
     print(f"GITHUB_APP_ID={gh.app_id}", flush=True)
     print(f"GITHUB_PRIVATE_KEY={key_file}", flush=True)
