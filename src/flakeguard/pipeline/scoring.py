@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +38,7 @@ from flakeguard.store.models import (
     TestExecution,
     WorkflowRun,
 )
-from flakeguard.store.repository import chunked
+from flakeguard.store.repository import chunked, upsert_rows
 
 
 def analysis_config(
@@ -133,7 +134,8 @@ async def score_tests(
             for q in (await session.execute(select(Quarantine).where(Quarantine.test_case_id.in_(test_ids))))
             .scalars()
         }
-    for test_id in test_ids:
+    results: list[dict[str, Any]] = []
+    for test_id in sorted(test_ids):
         prior = previous.get(test_id)
         prev_state = (
             PreviousState(status=Status(prior.status), statistically_flaky=prior.statistically_flaky)
@@ -157,11 +159,7 @@ async def score_tests(
             evidence={"reason": verdict.reason, "items": verdict.evidence_json()},
             last_failure_at=analysis.last_failure_at, last_flaky_evidence_at=last_evidence,
         )
-        if prior is None:
-            session.add(FlakinessResult(test_case_id=test_id, **values))
-        else:
-            for key, value in values.items():
-                setattr(prior, key, value)
+        results.append({"test_case_id": test_id, **values})
         summary.tests += 1
         summary.by_status[verdict.status.value] += 1
         if keep_analyses:
@@ -174,6 +172,7 @@ async def score_tests(
                 summary.quarantined += 1
             elif changed == QuarantineAction.RELEASE:
                 summary.released += 1
+    await upsert_rows(session, FlakinessResult.__table__, results, ["test_case_id"])  # type: ignore[arg-type]
     await session.flush()
     return summary
 

@@ -143,7 +143,8 @@ async def ensure_test_cases(
     rows = [
         dict(repository_id=repository_id, key_hash=h, key=e.key, suite=e.suite, classname=e.classname,
              name=e.name, file=e.file, first_seen_at=now)
-        for h, e in by_hash.items()
+        # Sorted: concurrent ingests then lock the same keys in the same order (no deadlocks).
+        for h, e in sorted(by_hash.items())
     ]
     if rows:
         stmt = insert_for(session, TestCase.__table__).on_conflict_do_nothing(  # type: ignore[arg-type]
@@ -196,6 +197,16 @@ async def store_executions(
     counts.tests = len(counts.test_case_ids)
     counts.failed_tests = len(failed)
     return counts
+
+
+async def upsert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]], key: list[str]) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE every other column: last writer wins, no duplicate-key race."""
+    if not rows:
+        return
+    stmt = insert_for(session, table)
+    columns = [c for c in rows[0] if c not in key]
+    stmt = stmt.on_conflict_do_update(index_elements=key, set_={c: stmt.excluded[c] for c in columns})
+    await session.execute(stmt, rows)
 
 
 async def finish_run(
