@@ -66,16 +66,6 @@ SUITE_SEP = "\x1e"
 KEY_SEP = "\x1f"
 MAX_KEY_CHARS = 512
 
-# One cheap scan that finds anything any substitution below could touch; most names have none.
-_DETECT = re.compile(
-    r"\d{4}-\d\d-\d\d|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-|0x[0-9a-fA-F]{6}"
-    r"|\d\s*(?:ns|µs|us|ms|s|sec|secs|seconds?|m|min|mins|minutes?)\s*[)\]]"
-    r"|/tmp/|/var/|[\\/]Temp[\\/]|/home/runner/|/Users/runner/|/__w/|^[A-Za-z]:[\\/]|/builds/|/github/workspace/"
-    r"|(?:Chrome|Chromium|Firefox|Safari|Edge|Electron|Opera|WebKit|Headless)[ _]\d|\\"
-    r"|\s\s|[\t\n\r\f\v]|^\s|\s$",
-    re.IGNORECASE,
-)
-
 _SUBSTITUTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     # 2024-05-01T12:00:03.123+02:00, 2024-05-01 12:00:03, 2024-05-01
     (
@@ -118,8 +108,31 @@ _SUBSTITUTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
 _SPACES = re.compile(r"\s+")
 
 
-@lru_cache(maxsize=4096)
-def _normalize_cached(text: str) -> str:
+_BROWSER = re.compile(r"(?:Chrome|Chromium|Firefox|Safari|Edge|Electron|Opera|WebKit)[ _]\d")
+
+
+def _maybe_volatile(text: str) -> bool:
+    """Cheap pre-check: can any substitution touch `text`? (Plain substring tests: a combined
+    regex costs ~10 µs per name, this ~0.3 µs; most names are clean.)"""
+    return (
+        "-" in text  # dates, UUIDs
+        or "0x" in text
+        or ")" in text
+        or "]" in text
+        or "/" in text
+        or "\\" in text
+        or "  " in text
+        or "\n" in text
+        or "\t" in text
+        or "\r" in text
+        or text[0].isspace()
+        or text[-1].isspace()
+        or ((" " in text or "_" in text)
+        and _BROWSER.search(text) is not None)
+    )
+
+
+def _normalize(text: str) -> str:
     for pattern, replacement in _SUBSTITUTIONS:
         text = pattern.sub(replacement, text)
     if "\\" in text and ("/" in text or re.search(r"\\[\w.-]+\\", text)):
@@ -127,16 +140,18 @@ def _normalize_cached(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+@lru_cache(maxsize=8192)
+def _normalize_short(text: str) -> str:
+    return _normalize(text) if _maybe_volatile(text) else text
+
+
 def normalize(text: str) -> str:
     """Remove the run-to-run volatile parts of one identity component (see the module docstring)."""
     if not text:
         return ""
-    # Fast path: plain identifiers (the vast majority) cannot contain anything volatile.
-    if _DETECT.search(text) is None:
-        return text
-    if len(text) <= 256:
-        return _normalize_cached(text)
-    return _normalize_cached.__wrapped__(text)
+    if len(text) <= 200:
+        return _normalize_short(text)
+    return _normalize(text) if _maybe_volatile(text) else text
 
 
 def make_key(suite_path: str, classname: str, name: str, file: str | None) -> str:

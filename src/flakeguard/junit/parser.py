@@ -67,7 +67,6 @@ class ParseLimits:
     """Failure/error text (stack trace) kept per execution."""
 
 
-_SUITE_TAGS = frozenset({"testsuite", "testsuites"})
 _RERUN_TAGS = {
     "flakyFailure": Outcome.FAILED,
     "flakyError": Outcome.ERROR,
@@ -95,31 +94,35 @@ def parse_duration(value: str | None) -> float | None:
     """
     if not value:
         return None
-    if _NUMBER.fullmatch(value):
-        number = float(value)
-        unit_factor = 1.0
+    try:
+        number = float(value)  # the common case, ~10x faster than any regex
+    except ValueError:
+        pass
     else:
-        m = _UNIT.match(value)
-        if m is None:
+        if not (0 <= number < math.inf):  # also False for NaN
             return None
-        text, unit = m.group(1), m.group(2)
-        unit_factor = _UNIT_FACTOR.get(unit, 1.0)
-        if "," in text:
-            if _THOUSANDS.fullmatch(text):
-                text = text.replace(",", "")
-            elif text.count(",") == 1 and "." not in text:
-                text = text.replace(",", ".")
-            else:
-                return None
-        if not _NUMBER.fullmatch(text):
-            return None
-        number = float(text)
-        value = text
-    if not math.isfinite(number) or number < 0:
+        if number >= _NANOS_THRESHOLD and value.isdigit():
+            return number / 1e9
+        return number
+    m = _UNIT.match(value)
+    if m is None:
         return None
-    if unit_factor == 1.0 and number >= _NANOS_THRESHOLD and value.isdigit():
+    text, unit = m.group(1), m.group(2)
+    if "," in text:
+        if _THOUSANDS.fullmatch(text):
+            text = text.replace(",", "")
+        elif text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")
+        else:
+            return None
+    if not _NUMBER.fullmatch(text):
+        return None
+    number = float(text)
+    if not (0 <= number < math.inf):
+        return None
+    if unit is None and number >= _NANOS_THRESHOLD and text.isdigit():
         return number / 1e9
-    return number * unit_factor
+    return number * _UNIT_FACTOR.get(unit, 1.0)
 
 
 def _clip(text: str | None, limit: int) -> str | None:
@@ -304,6 +307,9 @@ class _Case:
         self.reruns: list[_Rerun] | None = None
 
 
+_NO_CHILDREN = _Case()
+
+
 class _Rerun:
     __slots__ = ("details", "duration", "err", "message", "out", "outcome")
 
@@ -320,21 +326,20 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def iter_testcases(
-    stream: BinaryIO, *, source: str, limits: ParseLimits = ParseLimits()
-) -> Iterator[tuple[TestExecution, ...]]:
-    """Like `parse_report`, grouped by <testcase> element: one tuple per testcase, holding its
-    executions in order — the reruns it records (Surefire flaky*/rerun* elements, in document order)
-    first and the testcase's own final result last. `group[-1]` is the test's verdict in this report.
-    """
-    head = stream.read(64 * KiB)
-    if not isinstance(head, bytes):
-        raise TypeError("parse_report needs a binary stream")
-    _scan_prolog(source, head)
-    reader = _GuardedReader(stream, head, source, limits)
-    events = etree.iterparse(
+# The only elements the parser asks lxml to report. Everything else (properties, junk) produces no
+# Python-level event at all — that is most of the speed — and is freed when the next reported
+# sibling or the enclosing reported element is cleared; `ParseLimits.max_token_bytes` bounds how much
+# unreported input can pile up between two reported events.
+_SUITE_TAGS = frozenset({"testsuite", "testsuites"})
+_CHILD_TAGS = ("failure", "error", "skipped", "system-out", "system-err", "stackTrace", *_RERUN_TAGS)
+_REPORTED = ("testsuites", "testsuite", "testcase", *_CHILD_TAGS)
+
+
+def _events(reader: _GuardedReader, namespaced: bool) -> etree.iterparse[tuple[str, etree._Element]]:
+    return etree.iterparse(
         reader,
-        events=("start", "end"),
+        events=("end",),
+        tag=None if namespaced else _REPORTED,
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -343,218 +348,16 @@ def iter_testcases(
         remove_pis=True,
         recover=False,
     )
-    try:
-        yield from _walk(events, reader, source, limits)
-    except etree.XMLSyntaxError as exc:
-        raise _syntax_error(source, exc, getattr(events, "error_log", None), reader.total) from None
 
 
-def _walk(
-    events: etree.iterparse[tuple[str, etree._Element]],
-    reader: _GuardedReader,
-    source: str,
-    limits: ParseLimits,
+def iter_testcases(
+    stream: BinaryIO, *, source: str, limits: ParseLimits = ParseLimits()
 ) -> Iterator[tuple[TestExecution, ...]]:
-    max_depth = limits.max_depth
-    max_out = limits.max_output_bytes
-    max_msg = limits.max_message_bytes
-    max_details = limits.max_details_bytes
-    ordinals = _Ordinals()
-    suites: list[_Suite] = []
-    base = _Suite("", 0, ordinals.enter(""))  # for a lone <testcase> root
-    names: list[str] = []
-    playwright = False
-    variants: list[str | None] = []
-    depth = 0
-    case: _Case | None = None
-    case_depth = 0
-    rerun: _Rerun | None = None
-
-    for event, el in events:
-        reader.mark = reader.total
-        tag: str = el.tag  # type: ignore[assignment]  # comments and PIs are removed: always a str
-        if tag[0] == "{":
-            tag = _local(tag)
-        if event == "start":
-            depth += 1
-            if depth > max_depth:
-                raise JUnitError(
-                    source, el.sourceline, f"elements nested deeper than {max_depth}", E.TOO_DEEP
-                )
-            if case is not None:
-                if depth == case_depth + 1 and tag in _RERUN_TAGS:
-                    rerun = _Rerun(
-                        _RERUN_TAGS[tag], _clip(el.get("message"), max_msg), parse_duration(el.get("time"))
-                    )
-                continue
-            if depth == 1:
-                _check_root(source, el, tag)
-                playwright = tag == "testsuites" and el.get("id") is not None
-                if tag == "testsuites":
-                    # The root <testsuites> name is a report label, not part of any test's identity.
-                    path = suite_path_of(names)
-                    suites.append(_Suite(path, depth, ordinals.enter(path)))
-                    continue
-            if tag == "testcase":
-                case = _Case()
-                case_depth = depth
-            elif tag in _SUITE_TAGS:
-                names.append(el.get("name") or "")
-                variants.append(el.get("hostname") if playwright else None)
-                variant = next((v for v in reversed(variants) if v), None)
-                path = suite_path_of(names, variant)
-                suites.append(_Suite(path, depth, ordinals.enter(path)))
-            continue
-
-        # event == "end"
-        if case is None:
-            if suites and suites[-1].depth == depth and tag in _SUITE_TAGS:
-                ordinals.leave(suites.pop().path)
-                if (depth > 1 or tag == "testsuite") and names:
-                    names.pop()
-                    variants.pop()
-        elif depth == case_depth:
-            yield _finish(el, case, suites[-1] if suites else base, ordinals, max_msg)
-            case = None
-        elif depth == case_depth + 1:
-            if tag == "failure" or tag == "error":
-                if tag == "error":
-                    case.error = True
-                else:
-                    case.failure = True
-                if case.message is None and case.details is None:
-                    case.message = _clip(el.get("message"), max_msg)
-                    case.details = _clip(el.text, max_details)
-            elif tag == "skipped":
-                case.skipped = True
-                if case.skip_message is None:
-                    case.skip_message = _clip(el.get("message") or el.text, max_msg)
-            elif tag == "system-out":
-                case.out = _append(case.out, el.text, max_out)
-            elif tag == "system-err":
-                case.err = _append(case.err, el.text, max_out)
-            elif rerun is not None and tag in _RERUN_TAGS:
-                if rerun.details is None:
-                    rerun.details = _clip(el.text, max_details)
-                if case.reruns is None:
-                    case.reruns = []
-                case.reruns.append(rerun)
-                rerun = None
-        elif depth == case_depth + 2 and rerun is not None:
-            if tag == "stackTrace":
-                rerun.details = _clip(el.text, max_details)
-            elif tag == "system-out":
-                rerun.out = _append(rerun.out, el.text, max_out)
-            elif tag == "system-err":
-                rerun.err = _append(rerun.err, el.text, max_out)
-        depth -= 1
-        # Detach what has been consumed: clear it, and drop the previous sibling (which was cleared
-        # at its own end), so neither elements nor their shells pile up under a long-lived parent.
-        el.clear(keep_tail=False)
-        prev = el.getprevious()
-        if prev is not None:
-            parent = el.getparent()
-            if parent is not None:
-                del parent[0]
-
-    if depth:
-        raise JUnitError(source, None, "document ended inside an element", E.MALFORMED_XML)
-
-
-def _append(current: str | None, text: str | None, limit: int) -> str | None:
-    if not text:
-        return current
-    return _clip(text if current is None else current + text, limit)
-
-
-def _check_root(source: str, root: etree._Element, tag: str) -> None:
-    info = root.getroottree().docinfo
-    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
-        raise JUnitError(source, 1, "DOCTYPE/DTD declarations are not accepted", E.DTD_FORBIDDEN)
-    if tag not in _SUITE_TAGS and tag != "testcase":
-        raise JUnitError(
-            source, root.sourceline, f"root element <{tag}> is not <testsuites> or <testsuite>", E.NOT_JUNIT
-        )
-
-
-def _finish(
-    el: etree._Element,
-    case: _Case,
-    scope: _Suite,
-    ordinals: _Ordinals,
-    max_msg: int,
-) -> tuple[TestExecution, ...]:
-    get = el.get
-    classname = get("classname") or ""
-    name = get("name") or ""
-    file = get("file") or None
-    line_attr = get("line")
-    line = int(line_attr) if line_attr and line_attr.isdigit() else None
-    duration = parse_duration(get("time"))
-
-    if case.error:
-        outcome = Outcome.ERROR
-    elif case.failure:
-        outcome = Outcome.FAILED
-    elif case.skipped:
-        outcome = Outcome.SKIPPED
-    else:
-        outcome = Outcome.PASSED
-        status = get("status")
-        result = get("result")
-        if (status is not None and status.lower() in _SKIP_STATUS) or (
-            result is not None and result.lower() in _SKIP_RESULT
-        ):
-            outcome = Outcome.SKIPPED
-            case.skip_message = _clip(get("message"), max_msg) if get("message") else None
-
-    path = scope.path
-    key = make_key(path, classname, name, file)
-    reruns = case.reruns
-    n = 1 + (len(reruns) if reruns else 0)
-    ordinal = ordinals.take(path, scope.counts, key, n)
-    suite = path.replace(SUITE_SEP, " / ") if path else ""
-    if outcome is Outcome.SKIPPED:
-        message, details = case.skip_message, None
-    else:
-        message, details = case.message, case.details
-    final = TestExecution(
-        key=key,
-        suite=suite,
-        classname=classname,
-        name=name,
-        file=file,
-        line=line,
-        outcome=outcome,
-        duration_s=duration,
-        ordinal=ordinal + n - 1,
-        message=message,
-        details=details,
-        system_out=case.out,
-        system_err=case.err,
-    )
-    if not reruns:
-        return (final,)
-    group = [
-        TestExecution(
-            key=key,
-            suite=suite,
-            classname=classname,
-            name=name,
-            file=file,
-            line=line,
-            outcome=r.outcome,
-            duration_s=r.duration,
-            ordinal=ordinal + i,
-            message=r.message,
-            details=r.details,
-            system_out=r.out,
-            system_err=r.err,
-        )
-        for i, r in enumerate(reruns)
-    ]
-    group.append(final)
-    return tuple(group)
+    """Like `parse_report`, grouped by <testcase> element: one tuple per testcase, holding its
+    executions in order — the reruns it records (Surefire flaky*/rerun* elements, in document order)
+    first and the testcase's own final result last. `group[-1]` is the test's verdict in this report.
+    """
+    return _parse(stream, source, limits, grouped=True)  # type: ignore[return-value]
 
 
 def parse_report(
@@ -566,6 +369,291 @@ def parse_report(
     already yielded when an error is raised belong to a refused report: callers that need
     all-or-nothing per report collect first (as `flakeguard.junit.read_artifact` does).
     """
-    for group in iter_testcases(stream, source=source, limits=limits):
-        yield from group
+    return _parse(stream, source, limits, grouped=False)  # type: ignore[return-value]
 
+
+def _parse(
+    stream: BinaryIO, source: str, limits: ParseLimits, *, grouped: bool
+) -> Iterator[TestExecution | tuple[TestExecution, ...]]:
+    head = stream.read(64 * KiB)
+    if not isinstance(head, bytes):
+        raise TypeError("parse_report needs a binary stream")
+    _scan_prolog(source, head)
+    # A default namespace on the root (rare) makes every tag `{ns}name`, which the tag filter would
+    # not match: such reports are read with all events reported, names stripped of the namespace.
+    namespaced = _root_has_default_namespace(head)
+    reader = _GuardedReader(stream, head, source, limits)
+    events = _events(reader, namespaced)
+    try:
+        yield from _walk(events, reader, source, limits, grouped)
+    except etree.XMLSyntaxError as exc:
+        raise _syntax_error(source, exc, getattr(events, "error_log", None), reader.total) from None
+
+
+_ROOT_XMLNS = re.compile(rb"<[A-Za-z_][\w.-]*(?:\s+[^>]*?)?\sxmlns\s*=")
+
+
+def _root_has_default_namespace(head: bytes) -> bool:
+    # Conservative: any `xmlns=` in the head switches to the (slower) unfiltered mode.
+    return b"xmlns=" in head.replace(b" ", b"").replace(b"\t", b"") or b"xmlns =" in head
+
+
+def _scope_of(
+    parent: etree._Element | None,
+    playwright: bool,
+    ordinals: _Ordinals,
+    source: str,
+    max_depth: int,
+    line: int | None,
+) -> _Suite:
+    """The identity scope (suite path) for testcases under `parent`, entered in `ordinals`."""
+    names: list[str] = []
+    variant: str | None = None
+    depth = 1
+    node = parent
+    while node is not None:
+        depth += 1
+        up = node.getparent()
+        tag = node.tag
+        if isinstance(tag, str):
+            tag = _local(tag)
+            # The root <testsuites> name is a report label, not part of any test's identity.
+            if tag == "testsuite" or (tag == "testsuites" and up is not None):
+                names.append(node.get("name") or "")
+                if playwright and variant is None:
+                    variant = node.get("hostname") or None
+        node = up
+    if depth > max_depth:
+        raise JUnitError(source, line, f"elements nested deeper than {max_depth}", E.TOO_DEEP)
+    names.reverse()
+    path = suite_path_of(names, variant)
+    return _Suite(path, depth, ordinals.enter(path))
+
+
+def _depth(el: etree._Element) -> int:
+    depth = 0
+    node: etree._Element | None = el
+    while node is not None:
+        depth += 1
+        node = node.getparent()
+    return depth
+
+
+def _walk(
+    events: etree.iterparse[tuple[str, etree._Element]],
+    reader: _GuardedReader,
+    source: str,
+    limits: ParseLimits,
+    grouped: bool,
+) -> Iterator[TestExecution | tuple[TestExecution, ...]]:
+    """The parse loop. Only *end* events of the reported tags reach Python; suite paths come from
+    the testcase's ancestors (recomputed only when the parent element changes), results are read
+    from the children as each of them ends, then the children are freed at once."""
+    max_depth = limits.max_depth
+    max_out = limits.max_output_bytes
+    max_msg = limits.max_message_bytes
+    max_details = limits.max_details_bytes
+    ordinals = _Ordinals()
+    # Suites whose scope is entered, innermost last, each with its element (kept alive, so that
+    # lxml hands back the same proxy object and `is` identifies it).
+    open_scopes: list[tuple[etree._Element, _Suite]] = []
+    cur_parent: etree._Element | None = None
+    scope: _Suite | None = None
+    playwright = False
+    first = True
+    case_el: etree._Element | None = None  # the testcase whose children are being read
+    case: _Case | None = None
+    rerun_el: etree._Element | None = None
+    rerun: _Rerun | None = None
+    new_execution = TestExecution
+    passed, failed, errored, skipped = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.SKIPPED
+
+    for _, el in events:
+        reader.mark = reader.total
+        tag: str = el.tag  # type: ignore[assignment]  # comments and PIs are removed: always a str
+        if tag[0] == "{":
+            tag = _local(tag)
+        parent = el.getparent()
+        if first:
+            first = False
+            root = _check_root(source, el)
+            playwright = _local(root.tag) == "testsuites" and root.get("id") is not None  # type: ignore[arg-type]
+
+        if tag == "testcase":
+            # ---- one <testcase> is complete: build its executions ----
+            if parent is not cur_parent or scope is None:
+                if parent is not None and open_scopes and open_scopes[-1][0] is parent:
+                    scope = open_scopes[-1][1]
+                else:
+                    scope = _scope_of(parent, playwright, ordinals, source, max_depth, el.sourceline)
+                    if parent is not None:
+                        open_scopes.append((parent, scope))
+                cur_parent = parent
+            this = case if el is case_el and case is not None else _NO_CHILDREN
+            case_el = case = None
+            get = el.get
+            classname = get("classname") or ""
+            name = get("name") or ""
+            file = get("file") or None
+            line_attr = get("line")
+            line = int(line_attr) if line_attr and line_attr.isdigit() else None
+            duration = parse_duration(get("time"))
+            message: str | None = None
+            details: str | None = None
+            if this.error:
+                outcome = errored
+                message, details = this.message, this.details
+            elif this.failure:
+                outcome = failed
+                message, details = this.message, this.details
+            elif this.skipped:
+                outcome = skipped
+                message = this.skip_message
+            else:
+                outcome = passed
+                status = get("status")
+                result = get("result")
+                if (status is not None and status.lower() in _SKIP_STATUS) or (
+                    result is not None and result.lower() in _SKIP_RESULT
+                ):
+                    outcome = skipped
+                    message = _clip(get("message"), max_msg)
+            path = scope.path
+            key = make_key(path, classname, name, file)
+            reruns = this.reruns
+            suite = path.replace(SUITE_SEP, " / ") if path else ""
+            if reruns is None:
+                ordinal = ordinals.take(path, scope.counts, key, 1)
+                execution = new_execution(
+                    key, suite, classname, name, file, line, outcome, duration, ordinal,
+                    message, details, this.out, this.err,
+                )  # fmt: skip
+                yield (execution,) if grouped else execution
+            else:
+                ordinal = ordinals.take(path, scope.counts, key, len(reruns) + 1)
+                group = [
+                    new_execution(
+                        key,
+                        suite,
+                        classname,
+                        name,
+                        file,
+                        line,
+                        r.outcome,
+                        r.duration,
+                        ordinal + i,
+                        r.message,
+                        r.details,
+                        r.out,
+                        r.err,
+                    )
+                    for i, r in enumerate(reruns)
+                ]
+                group.append(
+                    new_execution(
+                        key,
+                        suite,
+                        classname,
+                        name,
+                        file,
+                        line,
+                        outcome,
+                        duration,
+                        ordinal + len(reruns),
+                        message,
+                        details,
+                        this.out,
+                        this.err,
+                    )
+                )
+                if grouped:
+                    yield tuple(group)
+                else:
+                    yield from group
+        elif tag == "testsuite" or tag == "testsuites":
+            if open_scopes and open_scopes[-1][0] is el:
+                ordinals.leave(open_scopes.pop()[1].path)
+            elif _depth(el) > max_depth:  # a suite without testcases of its own
+                raise JUnitError(
+                    source, el.sourceline, f"elements nested deeper than {max_depth}", E.TOO_DEEP
+                )
+            if el is cur_parent:
+                cur_parent = scope = None
+        elif parent is not None:
+            ptag = parent.tag
+            if ptag == "testcase" or (isinstance(ptag, str) and _local(ptag) == "testcase"):
+                if parent is not case_el or case is None:
+                    case_el, case = parent, _Case()
+                if tag == "failure" or tag == "error":
+                    if tag == "error":
+                        case.error = True
+                    else:
+                        case.failure = True
+                    if case.message is None and case.details is None:
+                        case.message = _clip(el.get("message"), max_msg)
+                        case.details = _clip(el.text, max_details)
+                elif tag == "skipped":
+                    case.skipped = True
+                    if case.skip_message is None:
+                        case.skip_message = _clip(el.get("message") or el.text, max_msg)
+                elif tag == "system-out":
+                    case.out = _append(case.out, el.text, max_out)
+                elif tag == "system-err":
+                    case.err = _append(case.err, el.text, max_out)
+                elif tag in _RERUN_TAGS:
+                    if el is not rerun_el or rerun is None:
+                        rerun = _new_rerun(el, tag, max_msg)
+                    if rerun.details is None:
+                        rerun.details = _clip(el.text, max_details)
+                    if case.reruns is None:
+                        case.reruns = []
+                    case.reruns.append(rerun)
+                    rerun_el = rerun = None
+            elif isinstance(ptag, str) and _local(ptag) in _RERUN_TAGS:
+                if parent is not rerun_el or rerun is None:
+                    rerun_el, rerun = parent, _new_rerun(parent, _local(ptag), max_msg)
+                if tag == "stackTrace":
+                    rerun.details = _clip(el.text, max_details)
+                elif tag == "system-out":
+                    rerun.out = _append(rerun.out, el.text, max_out)
+                elif tag == "system-err":
+                    rerun.err = _append(rerun.err, el.text, max_out)
+        # Free what has been consumed: clear it, and drop the earlier siblings (cleared at their own
+        # end, or never reported), so nothing piles up under a long-lived parent.
+        el.clear(keep_tail=False)
+        if parent is not None:
+            while el.getprevious() is not None:
+                del parent[0]
+
+    if first:
+        raise JUnitError(source, None, "no <testsuites>, <testsuite> or <testcase> element", E.NOT_JUNIT)
+
+
+def _new_rerun(el: etree._Element, tag: str, max_msg: int) -> _Rerun:
+    return _Rerun(_RERUN_TAGS[tag], _clip(el.get("message"), max_msg), parse_duration(el.get("time")))
+
+
+def _append(current: str | None, text: str | None, limit: int) -> str | None:
+    if not text:
+        return current
+    return _clip(text if current is None else current + text, limit)
+
+
+def _check_root(source: str, first: etree._Element) -> etree._Element:
+    """Checks at the first reported start event; returns the document's root element."""
+    info = first.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise JUnitError(source, 1, "DOCTYPE/DTD declarations are not accepted", E.DTD_FORBIDDEN)
+    root = first
+    parent = root.getparent()
+    while parent is not None:
+        root, parent = parent, parent.getparent()
+    root_tag = root.tag if isinstance(root.tag, str) else ""
+    if _local(root_tag) not in _SUITE_TAGS and _local(root_tag) != "testcase":
+        raise JUnitError(
+            source,
+            root.sourceline,
+            f"root element <{_local(root_tag)}> is not <testsuites> or <testsuite>",
+            E.NOT_JUNIT,
+        )
+    return root
