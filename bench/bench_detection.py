@@ -23,13 +23,14 @@ import argparse
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from flakeguard.analysis import AnalysisConfig, PreviousState, Status, classify, original_score  # noqa: E402
-from flakeguard.testing.ci_simulator import SimulatorConfig, TestKind, simulate  # noqa: E402
+from flakeguard.analysis import AnalysisConfig, PreviousState, Status, classify, original_score
+from flakeguard.testing.ci_simulator import SimHistory, SimulatorConfig, TestKind, simulate
 
 
 @dataclass
@@ -67,7 +68,7 @@ class Counts:
         return 2 * p * recall / (p + recall) if p + recall else 0.0
 
 
-def _evaluate(sim, config, runs, called_flaky):  # type: ignore[no-untyped-def]
+def _evaluate(sim: SimHistory, config: AnalysisConfig, runs: int, called_flaky: dict[str, bool]) -> Counts:
     counts = Counts()
     for test, observations in sim.observations_until(runs):
         truth = test.truth_after(runs)
@@ -91,34 +92,43 @@ def _evaluate(sim, config, runs, called_flaky):  # type: ignore[no-untyped-def]
         if truth is TestKind.BROKEN:
             counts.broken += 1
             counts.broken_as_flaky += flagged
-        elif test.kind in (TestKind.FIXED, TestKind.BROKEN) and test.break_at is not None and test.break_at < runs:
+        elif (
+            test.kind in (TestKind.FIXED, TestKind.BROKEN)
+            and test.break_at is not None
+            and test.break_at < runs
+        ):
             counts.fixed += 1
             counts.fixed_as_flaky += flagged
     return counts
 
 
-def run(seed: int, checkpoints: list[int], config: AnalysisConfig) -> dict[int, tuple[Counts, Counts, Counts, float]]:
-    sim_cfg = SimulatorConfig(seed=seed, runs=max(checkpoints))
-    sim = simulate(sim_cfg)
+Result = dict[int, dict[str, tuple[Counts, float | None]]]
+
+
+def run(seed: int, checkpoints: list[int], config: AnalysisConfig) -> Result:
+    """Simulate, analyse after every run, and evaluate each detector at each checkpoint."""
+    sim = simulate(SimulatorConfig(seed=seed, runs=max(checkpoints)))
+    variant = replace(config, cross_run_evidence_on_unprotected=True)
     previous: dict[str, PreviousState | None] = {t.name: None for t in sim.tests}
-    results: dict[int, tuple[Counts, Counts, Counts, float]] = {}
+    previous_variant: dict[str, PreviousState | None] = dict(previous)
+    results: Result = {}
     for runs in range(1, max(checkpoints) + 1):
         now = sim.now_after(runs)
-        statuses: dict[str, bool] = {}
+        flagged: dict[str, bool] = {}
+        flagged_variant: dict[str, bool] = {}
         scores: dict[str, float] = {}
         for test, observations in sim.observations_until(runs):
             verdict = classify(observations, config, previous[test.name], now)
             previous[test.name] = verdict.to_previous()
-            statuses[test.name] = verdict.status is Status.FLAKY
+            flagged[test.name] = verdict.status is Status.FLAKY
+            verdict = classify(observations, variant, previous_variant[test.name], now)
+            previous_variant[test.name] = verdict.to_previous()
+            flagged_variant[test.name] = verdict.status is Status.FLAKY
             if runs in checkpoints:
                 score = original_score(observations, config, now=now)
                 scores[test.name] = -1.0 if score is None else score.score
         if runs not in checkpoints:
             continue
-        status_counts = _evaluate(sim, config, runs, statuses)
-        default_counts = _evaluate(
-            sim, config, runs, {k: v >= config.flakiness_threshold for k, v in scores.items()}
-        )
         best: tuple[float, Counts, float] | None = None
         for step in range(0, 101):
             threshold = step / 100
@@ -126,45 +136,72 @@ def run(seed: int, checkpoints: list[int], config: AnalysisConfig) -> dict[int, 
             if best is None or counts.f1(counts.recall) > best[0]:
                 best = (counts.f1(counts.recall), counts, threshold)
         assert best is not None
-        results[runs] = (status_counts, default_counts, best[1], best[2])
+        default = {k: v >= config.flakiness_threshold for k, v in scores.items()}
+        results[runs] = {
+            "status": (_evaluate(sim, config, runs, flagged), None),
+            "status, cross-run evidence on feature branches": (
+                _evaluate(sim, config, runs, flagged_variant),
+                None,
+            ),
+            "original score >= 0.30": (_evaluate(sim, config, runs, default), None),
+            "original score, best threshold": (best[1], best[2]),
+        }
     return results
 
 
-def _row(label: str, c: Counts) -> str:
+HEADER = (
+    "| runs | detector | precision | recall (raw) | recall (failed) | recall (same code) "
+    "| F1 (raw) | F1 (failed) | broken→flaky | fixed→flaky |"
+)
+
+
+def _row(runs: int, label: str, rows: list[tuple[Counts, float | None]]) -> str:
+    def mean(values: list[float]) -> str:
+        avg = sum(values) / len(values)
+        return f"{avg:.3f}" if len(values) == 1 else f"{avg:.3f} ({min(values):.2f})"
+
+    counts = [c for c, _ in rows]
+    thresholds = [t for _, t in rows if t is not None]
+    if thresholds:
+        label += f" ({'/'.join(f'{t:.2f}' for t in thresholds)})"
     return (
-        f"| {label:<28} | {c.precision:9.3f} | {c.recall:6.3f} | {c.recall_failed:6.3f} | "
-        f"{c.recall_same_code:9.3f} | {c.f1(c.recall):6.3f} | {c.f1(c.recall_failed):8.3f} | "
-        f"{c.broken_as_flaky:>2}/{c.broken:<2} | {c.fixed_as_flaky:>2}/{c.fixed:<2} |"
+        f"| {runs} | {label} | {mean([c.precision for c in counts])} | {mean([c.recall for c in counts])} "
+        f"| {mean([c.recall_failed for c in counts])} | {mean([c.recall_same_code for c in counts])} "
+        f"| {mean([c.f1(c.recall) for c in counts])} | {mean([c.f1(c.recall_failed) for c in counts])} "
+        f"| {sum(c.broken_as_flaky for c in counts)}/{sum(c.broken for c in counts)} "
+        f"| {sum(c.fixed_as_flaky for c in counts)}/{sum(c.fixed for c in counts)} |"
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, default=SimulatorConfig().seed)
-    parser.add_argument("--seeds", type=int, default=1, help="average over this many consecutive seeds")
+    parser.add_argument("--seeds", type=int, default=1, help="aggregate this many consecutive seeds")
     parser.add_argument("--runs", default="10,30,60")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
     args = parser.parse_args()
     checkpoints = sorted(int(x) for x in args.runs.split(","))
     config = AnalysisConfig()
     sim_cfg = SimulatorConfig(seed=args.seed, runs=max(checkpoints))
+    seeds = list(range(args.seed, args.seed + args.seeds))
     print(
-        f"seed {args.seed} (+{args.seeds - 1} more)  tests: {sim_cfg.healthy_tests} healthy, {sim_cfg.flaky_tests} flaky "
-        f"(p {sim_cfg.flaky_p_min:.0%}..{sim_cfg.flaky_p_max:.0%}), {sim_cfg.broken_tests} broken, "
-        f"{sim_cfg.fixed_tests} broken-then-fixed"
+        f"seeds {seeds[0]}..{seeds[-1]}; per seed {sim_cfg.healthy_tests} healthy, "
+        f"{sim_cfg.flaky_tests} flaky (p {sim_cfg.flaky_p_min:.0%}..{sim_cfg.flaky_p_max:.0%}), "
+        f"{sim_cfg.broken_tests} broken, {sim_cfg.fixed_tests} broken-then-fixed tests"
     )
-    print(f"config: {config}")
+    print(f"simulator: {sim_cfg}")
+    print(f"analysis: {config}")
     started = time.perf_counter()
-    for seed in range(args.seed, args.seed + args.seeds):
-        results = run(seed, checkpoints, config)
-        print(f"\nseed {seed}")
-        print(
-            "| runs / detector              | precision | recall | rec≥1F | rec same | F1 raw | F1 ≥1F   | brk→fl | fix→fl |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|")
-        for runs, (status, default, best, threshold) in results.items():
-            print(_row(f"{runs} runs: status", status))
-            print(_row(f"{runs} runs: score >= 0.30", default))
-            print(_row(f"{runs} runs: score >= {threshold:.2f} (best)", best))
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        per_seed = list(pool.map(run, seeds, [checkpoints] * len(seeds), [config] * len(seeds)))
+    print("\nmean over seeds (worst seed in parentheses); broken/fixed counts summed over seeds\n")
+    print(HEADER)
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for runs in checkpoints:
+        for label in per_seed[0][runs]:
+            print(_row(runs, label, [result[runs][label] for result in per_seed]))
     print(f"\n({time.perf_counter() - started:.1f} s)")
 
 

@@ -13,8 +13,9 @@ The rules, in order (details and formulas in docs/ALGORITHMS.md):
 2. **flaky (same code)** — a pass and a failure on the same head sha: within one run attempt
    (retries), across attempts of one run (re-runs), or across runs (on protected branches; on other
    branches only with `cross_run_evidence_on_unprotected`).
-3. **flaky (statistics)** — on protected branches, with regression episodes counted once, the failure
-   rate is >= `activation_failure_rate` over >= `min_statistical_sample` executions; once flaky by
+3. **flaky (statistics)** — on protected branches, per commit and with a regression episode counted
+   as one failed commit, the failure rate is >= `activation_failure_rate` over >=
+   `min_statistical_sample` commits with >= `min_statistical_failures` failed ones; once flaky by
    statistics it stays so until the rate drops below `resolution_failure_rate` (hysteresis).
 4. **insufficient_data** — none of the above and fewer than `min_runs_threshold` usable executions.
 5. **healthy** — otherwise.
@@ -87,7 +88,6 @@ class _History:
     passed_shas: set[str]
     same_code: list[SameCodeEvidence]  # newest first
     confirmed_shas: set[str]
-    regression_ids: set[int] = field(default_factory=set)  # id() of executions in regression episodes
     regression_episodes: list[list[Observation]] = field(default_factory=list)
 
 
@@ -148,7 +148,6 @@ def _find_regression_episodes(history: _History) -> None:
         for streak in streaks:
             if len({o.head_sha for o in streak}) >= 2:
                 history.regression_episodes.append(streak)
-                history.regression_ids.update(id(o) for o in streak)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,50 +180,61 @@ def _find_broken(history: _History, config: AnalysisConfig) -> _BrokenFinding | 
 
 @dataclass(frozen=True, slots=True)
 class _Statistics:
-    executions: int
-    failures: int
+    commits: int  # protected commits tested (a regression episode counts as one)
+    failures: int  # of those, commits with a failure
     last_failure_at: datetime | None
 
     @property
     def rate(self) -> float:
-        return self.failures / self.executions if self.executions else 0.0
+        return self.failures / self.commits if self.commits else 0.0
+
+
+def _episode_index(history: _History) -> dict[int, int]:
+    return {id(o): i for i, ep in enumerate(history.regression_episodes) for o in ep}
 
 
 def _protected_statistics(history: _History, config: AnalysisConfig) -> _Statistics:
-    """Failure rate on protected branches; each regression episode counts as one failing execution."""
-    executions = failures = 0
+    """Failure rate on protected branches, per commit: a commit failed when any of its usable
+    executions failed; every commit of a regression episode together counts as one failed commit.
+
+    Commits, not executions, are the unit: re-runs and in-run retries of a genuinely broken commit fail
+    too, so counting them would let one bad commit look like a high failure rate.
+    """
+    episode_of = _episode_index(history)
+    commits: dict[str, list[Observation]] = {}
+    for obs in history.usable:  # chronological, so dict order is the order of first test
+        if config.is_protected(obs.branch):
+            commits.setdefault(obs.head_sha, []).append(obs)
+    count = failures = 0
     episodes_seen: set[int] = set()
     last_failure_at: datetime | None = None
-    episode_of = {id(o): i for i, ep in enumerate(history.regression_episodes) for o in ep}
-    for obs in history.usable:
-        if not config.is_protected(obs.branch):
-            continue
-        episode = episode_of.get(id(obs))
+    for group in commits.values():
+        failing = [o for o in group if o.is_failure]
+        episode = next((episode_of[id(o)] for o in failing if id(o) in episode_of), None)
         if episode is not None:
             if episode in episodes_seen:
                 continue
             episodes_seen.add(episode)
-            executions += 1
+        count += 1
+        if failing:
             failures += 1
-            continue
-        executions += 1
-        if obs.is_failure:
-            failures += 1
-            last_failure_at = obs.started_at
-    return _Statistics(executions=executions, failures=failures, last_failure_at=last_failure_at)
+            if episode is None:
+                last_failure_at = max(o.started_at for o in failing)
+    return _Statistics(commits=count, failures=failures, last_failure_at=last_failure_at)
 
 
 def _working_code_counts(history: _History, config: AnalysisConfig) -> tuple[int, int]:
     """(failures, passes) on working code, the data of the confidence model.
 
-    A failure counts when its commit also passed (confirmed), or when it is on a protected branch
-    (a regression episode counts once there). Unconfirmed failures on other branches are left out:
-    they may be work in progress.
+    Every usable pass counts. A failure counts when its commit also passed (confirmed). On protected
+    branches a commit that only failed counts as one failure (its re-runs and retries are not
+    independent trials: a broken commit fails them all), and a regression episode as one in all.
+    Unconfirmed failures on other branches are left out: they may be work in progress.
     """
+    episode_of = _episode_index(history)
     passes = sum(1 for o in history.usable if o.is_pass)
     failures = 0
-    episodes_seen: set[int] = set()
-    episode_of = {id(o): i for i, ep in enumerate(history.regression_episodes) for o in ep}
+    seen: set[object] = set()
     for obs in history.usable:
         if not obs.is_failure:
             continue
@@ -232,10 +242,9 @@ def _working_code_counts(history: _History, config: AnalysisConfig) -> tuple[int
             failures += 1
         elif config.is_protected(obs.branch):
             episode = episode_of.get(id(obs))
-            if episode is None:
-                failures += 1
-            elif episode not in episodes_seen:
-                episodes_seen.add(episode)
+            unit: object = ("episode", episode) if episode is not None else ("commit", obs.head_sha)
+            if unit not in seen:
+                seen.add(unit)
                 failures += 1
     return failures, passes
 
@@ -303,12 +312,12 @@ def classify(
     stats = _protected_statistics(history, config)
     held = previous is not None and previous.statistically_flaky
     activated = (
-        stats.executions >= config.min_statistical_sample and stats.rate >= config.activation_failure_rate
+        stats.commits >= config.min_statistical_sample
+        and stats.failures >= config.min_statistical_failures
+        and stats.rate >= config.activation_failure_rate
     )
     kept = (
-        held
-        and stats.executions >= config.min_runs_threshold
-        and stats.rate >= config.resolution_failure_rate
+        held and stats.commits >= config.min_runs_threshold and stats.rate >= config.resolution_failure_rate
     )
     statistically_flaky = activated or kept
 
@@ -333,14 +342,14 @@ def classify(
             evidence.append(
                 StatisticalEvidence(
                     failures=stats.failures,
-                    executions=stats.executions,
+                    commits=stats.commits,
                     failure_rate=stats.rate,
                     threshold=threshold,
                     held_by_hysteresis=not activated,
                 )
             )
             reasons.append(
-                f"fails {stats.rate:.0%} of {stats.executions} executions on protected branches"
+                f"failed on {stats.failures} of {stats.commits} protected-branch commits ({stats.rate:.0%})"
                 + (" (still above the resolution threshold)" if not activated else "")
             )
             if stats.last_failure_at is not None:

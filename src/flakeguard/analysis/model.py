@@ -101,7 +101,8 @@ class AnalysisConfig:
     # Statistical evidence on protected branches, with hysteresis.
     activation_failure_rate: float = 0.10
     resolution_failure_rate: float = 0.05
-    min_statistical_sample: int = 10
+    min_statistical_sample: int = 10  # protected commits
+    min_statistical_failures: int = 2  # failed protected commits (separate events)
     # Same-sha evidence across *different runs* on unprotected branches is off by default: pull-request
     # runs test a merge with a moving base under the same head sha (see docs/ALGORITHMS.md).
     cross_run_evidence_on_unprotected: bool = False
@@ -222,11 +223,11 @@ class SameCodeEvidence:
 
 @dataclass(frozen=True, slots=True)
 class StatisticalEvidence:
-    """Failure rate on protected branches (regression episodes counted once)."""
+    """Failure rate per commit on protected branches (a regression episode counts as one commit)."""
 
     kind: ClassVar[str] = "protected_branch_failure_rate"
-    failures: int
-    executions: int
+    failures: int  # commits with a failure
+    commits: int
     failure_rate: float
     threshold: float  # the threshold that applied: activation, or resolution when held
     held_by_hysteresis: bool
@@ -235,7 +236,7 @@ class StatisticalEvidence:
         return {
             "kind": self.kind,
             "failures": self.failures,
-            "executions": self.executions,
+            "commits": self.commits,
             "failure_rate": self.failure_rate,
             "threshold": self.threshold,
             "held_by_hysteresis": self.held_by_hysteresis,
