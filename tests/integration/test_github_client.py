@@ -21,7 +21,7 @@ from flakeguard.github.errors import (
     Unauthorized,
 )
 from flakeguard.metrics import REGISTRY
-from flakeguard.testing.fake_github import Fault, FakeGitHub
+from flakeguard.testing.fake_github import FakeGitHub, Fault
 from flakeguard.testing.openapi import check_fake_responses
 from flakeguard.testing.reports import CaseSpec, SuiteSpec, junit_xml, zip_members
 

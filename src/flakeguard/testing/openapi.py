@@ -68,7 +68,8 @@ class OpenAPIValidator:
         if not exact:
             return None
         # prefer the most literal template (fewest parameters)
-        return min(exact, key=lambda t: t.count("{"))
+        best: str = min(exact, key=lambda t: t.count("{"))
+        return best
 
     def _resolve_response(self, resp: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in resp:
