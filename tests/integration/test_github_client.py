@@ -156,6 +156,7 @@ async def test_app_endpoints_and_repositories(gh: FakeGitHub, app: GitHubApp) ->
     assert inst["id"] == 111
     repos = await app.installation_client(INST).list_installation_repositories()
     assert sorted(r["full_name"] for r in repos) == ["acme/other", "acme/project"]
+    assert [r["full_name"] for r in await app.list_installation_repositories(111)] == ["elsewhere/x"]
 
 
 # -- retries -------------------------------------------------------------------------------------

@@ -811,6 +811,10 @@ class GitHubApp:
             self._installations[installation_id] = entry
         return GitHubClient(self.api_url, entry[0], rate_limits=entry[1], **self._client_kw)
 
+    async def list_installation_repositories(self, installation_id: int) -> list[dict[str, Any]]:
+        """Repositories of one installation (with that installation's token)."""
+        return await self.installation_client(installation_id).list_installation_repositories()
+
     def rate_limit(self, installation_id: int) -> RateLimitInfo | None:
         entry = self._installations.get(installation_id)
         return entry[1].core if entry else None
