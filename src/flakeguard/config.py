@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -137,17 +137,19 @@ class Settings(BaseSettings):
 
 
 def to_async_database_url(url: str) -> str:
-    parts = urlsplit(url)
-    scheme = parts.scheme
+    """postgresql:// -> postgresql+asyncpg://, sqlite:// -> sqlite+aiosqlite://; the rest is kept as given
+    (rebuilding the URL with urlunsplit would drop the empty host of sqlite:///path)."""
+    scheme, sep, rest = url.partition("://")
     if scheme in ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
         scheme = "postgresql+asyncpg"
+        # asyncpg takes `ssl`, not libpq's `sslmode`.
+        base, qmark, query = rest.partition("?")
+        if qmark:
+            pairs = [("ssl", v) if k == "sslmode" else (k, v) for k, v in parse_qsl(query, keep_blank_values=True)]
+            rest = f"{base}?{urlencode(pairs)}"
     elif scheme == "sqlite":
         scheme = "sqlite+aiosqlite"
-    query = parse_qsl(parts.query)
-    if scheme == "postgresql+asyncpg":
-        # asyncpg takes `ssl`, not libpq's `sslmode`.
-        query = [("ssl", v) if k == "sslmode" else (k, v) for k, v in query]
-    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    return f"{scheme}{sep}{rest}"
 
 
 class ConfigError(Exception):

@@ -134,7 +134,9 @@ async def ingest_run(services: Services, job: RunsIngestJob) -> IngestResult:
             result.outcome = "artifact expired"
         elif not result.artifacts:
             result.outcome = "no test artifacts"
-        await finish_run(session, run_row, outcome=result.outcome, files_refused=len(result.refused))
+        result.tests, _, _ = await finish_run(
+            session, run_row, outcome=result.outcome, files_refused=len(result.refused)
+        )
     TEST_EXECUTIONS_STORED.inc(result.executions_new)
     if result.executions:
         analyze = RunsAnalyzeJob(

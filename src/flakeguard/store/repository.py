@@ -189,11 +189,14 @@ async def store_executions(
                      message=e.message, details=e.details, system_out=e.system_out, system_err=e.system_err)
             )
         counts.executions_seen += len(rows)
-        stmt = insert_for(session, TestExecution.__table__).on_conflict_do_nothing(  # type: ignore[arg-type]
-            index_elements=["workflow_run_id", "test_case_id", "source", "ordinal"]
+        stmt = (
+            insert_for(session, TestExecution.__table__)  # type: ignore[arg-type]
+            .on_conflict_do_nothing(index_elements=["workflow_run_id", "test_case_id", "source", "ordinal"])
+            .returning(TestExecution.__table__.c.id)
         )
+        # RETURNING lists only the rows inserted; executemany's rowcount is not reliable across drivers.
         result = await session.execute(stmt, rows)
-        counts.executions_inserted += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+        counts.executions_inserted += len(result.all())
     counts.tests = len(counts.test_case_ids)
     counts.failed_tests = len(failed)
     return counts
@@ -211,7 +214,7 @@ async def upsert_rows(session: AsyncSession, table: Table, rows: list[dict[str, 
 
 async def finish_run(
     session: AsyncSession, workflow_run_row_id: int, *, outcome: str, files_refused: int
-) -> None:
+) -> tuple[int, int, int]:
     """Recount the run attempt's totals from what is stored (right even after a partial re-ingest)."""
     totals = (
         await session.execute(
@@ -235,3 +238,4 @@ async def finish_run(
             files_refused=files_refused, outcome=outcome,
         )
     )
+    return int(totals[1]), int(failed), int(totals[0])

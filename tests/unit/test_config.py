@@ -1,0 +1,78 @@
+"""Configuration: the original's variables, defaults, and errors that name the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from flakeguard.config import ConfigError, Settings, load_settings, to_async_database_url
+
+
+def test_defaults_match_the_original_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "REDIS_URL", "WORKER_CONCURRENCY", "NODE_ENV", "FLAKEGUARD_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert settings.worker_concurrency == 5
+    assert settings.github_api_url == "https://api.github.com"
+    assert (settings.metrics_port, settings.health_check_port) == (9090, 8080)
+    assert (settings.remove_on_complete, settings.remove_on_fail) == (100, 50)
+    q = settings.queue
+    assert (q.concurrency, q.high_priority_concurrency, q.attempts) == (5, 3, 3)
+    assert (q.retry_delay_ms, q.max_retry_delay_ms, q.backoff_multiplier) == (5000, 30000, 2.0)
+    assert q.stalled_job_timeout_ms == 30000
+
+
+def test_node_env_is_accepted_and_flakeguard_env_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NODE_ENV", "production")
+    monkeypatch.delenv("FLAKEGUARD_ENV", raising=False)
+    assert load_settings().env == "production"
+    monkeypatch.setenv("FLAKEGUARD_ENV", "test")
+    assert load_settings().env == "test"
+
+
+def test_a_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_CONCURRENCY", "lots")
+    monkeypatch.setenv("METRICS_PORT", "70000")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "WORKER_CONCURRENCY" in str(info.value) and "METRICS_PORT" in str(info.value)
+
+
+def test_secrets_never_appear_in_errors_or_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "hunter2-very-secret")
+    monkeypatch.setenv("GITHUB_PRIVATE_KEY", "-----BEGIN RSA PRIVATE KEY-----abc")
+    monkeypatch.setenv("WORKER_CONCURRENCY", "0")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "hunter2" not in str(info.value) and "PRIVATE KEY" not in str(info.value)
+    monkeypatch.setenv("WORKER_CONCURRENCY", "2")
+    assert "hunter2" not in repr(load_settings())
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u:p@db:5432/fg", "postgresql+asyncpg://u:p@db:5432/fg"),
+        ("postgres://u@db/fg?sslmode=require", "postgresql+asyncpg://u@db/fg?ssl=require"),
+        ("sqlite:///tmp/x.db", "sqlite+aiosqlite:///tmp/x.db"),
+    ],
+)
+def test_database_urls_are_mapped_to_async_drivers(given: str, expected: str) -> None:
+    assert to_async_database_url(given) == expected
+
+
+def test_without_database_url_the_embedded_sqlite_file_is_used(tmp_path: object) -> None:
+    settings = Settings.model_validate({"FLAKEGUARD_DATA_DIR": str(tmp_path)})
+    assert settings.async_database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.async_database_url.endswith("/flakeguard.db")
+
+
+def test_the_process_exits_non_zero_with_the_variable_named() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "flakeguard", "migrate"],
+        env={"PATH": "/usr/bin:/bin", "REDIS_URL": "http://nope"}, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "REDIS_URL" in proc.stderr
