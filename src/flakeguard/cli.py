@@ -14,6 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flakeguard.commands import ingest as ingest_commands
+from flakeguard.commands import quarantine as quarantine_commands
+from flakeguard.commands import recompute as recompute_commands
+from flakeguard.commands import report as report_commands
 from flakeguard.config import ConfigError, Settings, load_settings
 from flakeguard.jobs.names import QueueName
 from flakeguard.logging import configure_logging, get_logger
@@ -238,6 +242,10 @@ def queues_resume(queue: str) -> None:
     name = (parse_queues(queue) or [])[0]
     run(lambda: _with_producer(settings, lambda p: p.queue(name).resume()))
     console.print(f"{name.value} resumed")
+
+
+for _module in (ingest_commands, quarantine_commands, recompute_commands, report_commands):
+    _module.register(app, enqueue_app)
 
 
 def main() -> None:

@@ -17,9 +17,8 @@ class GitHubProvider:
     def from_settings(cls, settings: Settings) -> GitHubProvider:
         app = None
         if settings.github_app_id and settings.github_private_key is not None:
-            app = GitHubApp(
-                settings.github_api_url, settings.github_app_id, settings.github_private_key.get_secret_value()
-            )
+            key = settings.github_private_key.get_secret_value()
+            app = GitHubApp(settings.github_api_url, settings.github_app_id, key)
         token = None
         if settings.github_token is not None:
             token = token_client(settings.github_api_url, settings.github_token.get_secret_value())

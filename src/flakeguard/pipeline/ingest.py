@@ -2,19 +2,16 @@
 
 Flow: the run (and its attempt) from the REST API -> its artifacts, kept when their name looks like
 test results and they were made during this attempt -> each ZIP spooled to a temporary file with
-the download cap -> each XML member parsed by the streaming parser in a worker thread, chunk by
-chunk -> executions stored in one transaction for the run attempt, one SAVEPOINT per report, so a
-report refused halfway leaves nothing of itself behind while the other reports are kept.
-Then `runs:analyze` is enqueued.
+the download cap -> its reports read by the guarded archive reader in a worker thread, one report at
+a time (a refused report keeps nothing of itself; the others are kept) -> every execution stored in
+one transaction for the run attempt. Then `runs:analyze` is enqueued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from itertools import islice
+from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,18 +20,15 @@ from flakeguard.github.client import GitHubClient
 from flakeguard.github.errors import ArtifactExpired, ArtifactTooLarge, NotFound
 from flakeguard.jobs.errors import PermanentError, TransientError
 from flakeguard.jobs.payloads import AnalysisConfigPayload, RunsAnalyzeJob, RunsIngestJob
-from flakeguard.junit import JUnitError
-from flakeguard.pipeline.artifacts import ArtifactLimits, Refusal, iter_artifact_reports
+from flakeguard.junit import ArchiveLimits, MemberReport, ParseLimits, Refusal, iter_artifact
 from flakeguard.logging import get_logger
 from flakeguard.metrics import JUNIT_REFUSED, TEST_EXECUTIONS_STORED
-from flakeguard.model import TestExecution
 from flakeguard.pipeline.runs import artifacts_of_attempt, is_test_artifact, parse_time, run_info
 from flakeguard.services import Services
 from flakeguard.store.repository import RunInfo, finish_run, record_run, store_executions, upsert_repository
 
 log = get_logger("flakeguard.ingest")
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
-PARSE_CHUNK = 2000
 
 
 @dataclass(slots=True)
@@ -57,18 +51,21 @@ class IngestResult:
             "repository": self.repository, "workflowRunId": self.run_id, "runAttempt": self.run_attempt,
             "outcome": self.outcome, "artifacts": self.artifacts, "artifactsExpired": self.artifacts_expired,
             "reports": self.reports, "executions": self.executions, "executionsNew": self.executions_new,
-            "tests": self.tests, "refused": [r.as_dict() for r in self.refused],
+            "tests": self.tests, "refused": [asdict(r) for r in self.refused],
             "analyzeJobId": self.analyze_job_id,
         }
 
 
-def artifact_limits(services: Services) -> ArtifactLimits:
+def archive_limits(services: Services) -> ArchiveLimits:
     s = services.settings
-    return ArtifactLimits.from_settings(
+    return ArchiveLimits(
         max_download_bytes=s.max_artifact_bytes, max_members=s.max_zip_members,
-        max_total_uncompressed=s.max_uncompressed_bytes, max_ratio=s.max_compression_ratio,
-        max_output_bytes=s.max_output_bytes,
+        max_total_uncompressed_bytes=s.max_uncompressed_bytes, max_compression_ratio=s.max_compression_ratio,
     )
+
+
+def parse_limits(services: Services) -> ParseLimits:
+    return ParseLimits(max_output_bytes=services.settings.max_output_bytes)
 
 
 async def _attempt_window(
@@ -107,7 +104,7 @@ async def ingest_run(services: Services, job: RunsIngestJob) -> IngestResult:
     artifacts = [a for a in artifacts_of_attempt(listed, started, next_started) if is_test_artifact(a, patterns)]
     result.artifacts = len(artifacts)
 
-    limits = artifact_limits(services)
+    limits = (archive_limits(services), parse_limits(services))
     async with services.sessions.begin() as session:
         repository = await upsert_repository(session, ref.owner, ref.repo, installation_id=ref.installation_id)
         run_row = await record_run(session, repository.id, info)
@@ -129,7 +126,7 @@ async def ingest_run(services: Services, job: RunsIngestJob) -> IngestResult:
                 result.artifacts_expired += 1
             except ArtifactTooLarge as exc:
                 _refuse(result, Refusal(artifact=str(artifact["name"]), member=None, line=None,
-                                        code="too_large", message=str(exc)))
+                                        reason_code="too_large", message=str(exc)))
         if result.artifacts and result.artifacts_expired == result.artifacts:
             result.outcome = "artifact expired"
         elif not result.artifacts:
@@ -153,9 +150,9 @@ async def ingest_run(services: Services, job: RunsIngestJob) -> IngestResult:
 
 def _refuse(result: IngestResult, refusal: Refusal) -> None:
     result.refused.append(refusal)
-    JUNIT_REFUSED.labels(refusal.code).inc()
+    JUNIT_REFUSED.labels(refusal.reason_code).inc()
     log.warn("junit_refused", artifact=refusal.artifact, member=refusal.member, line=refusal.line,
-             reason=refusal.code, error=refusal.message)
+             reason=refusal.reason_code, error=refusal.message)
 
 
 async def _store_artifact(
@@ -164,41 +161,20 @@ async def _store_artifact(
     run_row: int,
     artifact: str,
     archive: IO[bytes],
-    limits: ArtifactLimits,
+    limits: tuple[ArchiveLimits, ParseLimits],
     result: IngestResult,
 ) -> None:
-    """Each report of the artifact in its own SAVEPOINT; parsing runs in a thread, chunk by chunk."""
-    reports = iter_artifact_reports(archive, artifact=artifact, limits=limits)
-    while True:
-        item = await asyncio.to_thread(next, reports, None)
-        if item is None:
-            return
+    """Store the artifact report by report; the CPU-bound reading runs in a thread."""
+    reports = iter_artifact(archive, artifact=artifact, archive_limits=limits[0], parse_limits=limits[1])  # type: ignore[arg-type]
+    while (item := await asyncio.to_thread(next, reports, None)) is not None:
         if isinstance(item, Refusal):
             _refuse(result, item)
             continue
-        member, executions = item
-        source = f"{artifact}/{member}"
-        savepoint = await session.begin_nested()
-        try:
-            stored = 0
-            new = 0
-            while chunk := await asyncio.to_thread(_take, executions, PARSE_CHUNK):
-                counts = await store_executions(session, repository_id, run_row, [(source, e) for e in chunk])
-                stored += counts.executions_seen
-                new += counts.executions_inserted
-        except JUnitError as exc:
-            await savepoint.rollback()
-            _refuse(result, Refusal(artifact=artifact, member=member, line=exc.line, code=exc.code,
-                                    message=exc.reason))
-            continue
-        await savepoint.commit()
+        assert isinstance(item, MemberReport)
+        counts = await store_executions(session, repository_id, run_row, ((item.source, e) for e in item.executions))
         result.reports += 1
-        result.executions += stored
-        result.executions_new += new
-
-
-def _take(executions: Iterator[TestExecution], n: int) -> list[TestExecution]:
-    return list(islice(executions, n))
+        result.executions += counts.executions_seen
+        result.executions_new += counts.executions_inserted
 
 
 __all__ = ["IngestResult", "RunInfo", "ingest_run"]
