@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -42,6 +46,18 @@ class Services:
     producer: JobProducer
     retry_policy: RetryPolicy
     github: GitHubProvider
+    _kv: Any = field(default=None, repr=False)
+
+    @property
+    def kv(self) -> aioredis.Redis | RedisCluster:
+        """A plain Redis client for FlakeGuard's own keys (under `redis.prefix`), not bullmq's."""
+        if self._kv is None:
+            conn = self.redis.bullmq_connection()
+            self._kv = conn if isinstance(conn, RedisCluster) else aioredis.from_url(conn, decode_responses=True)
+        return self._kv
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.redis.prefix, "flakeguard", *parts))
 
     @classmethod
     def create(cls, settings: Settings, *, redis_url: str | None = None) -> Services:
@@ -61,6 +77,8 @@ class Services:
         )
 
     async def close(self) -> None:
+        if self._kv is not None:
+            await self._kv.aclose()
         await self.producer.close()
         await self.github.aclose()
         await self.engine.dispose()
