@@ -304,7 +304,8 @@ def classify(
                     last_pass_at=broken.last_pass_at,
                     chance_if_flaky=broken.chance_if_flaky,
                 ),
-                *context,
+                # the ongoing streak is itself a regression episode: not repeated as one
+                *(e for e in context if not isinstance(e, RegressionEvidence)),
             ),
             usable_executions=usable_count,
         )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -130,31 +130,28 @@ def _make_tests(cfg: SimulatorConfig, rng: random.Random) -> list[SimTest]:
     tests: list[SimTest] = []
     features = [f"feature/{i}" for i in range(cfg.feature_branches)]
 
-    def common() -> dict[str, bool]:
-        return {
-            "retries": rng.random() < cfg.retry_suite_share,
-            "skips": rng.random() < cfg.skipping_test_share,
-        }
+    def with_traits(test: SimTest) -> SimTest:
+        retries = rng.random() < cfg.retry_suite_share
+        skips = rng.random() < cfg.skipping_test_share
+        return replace(test, retries=retries, skips=skips)
 
     for i in range(cfg.healthy_tests):
-        tests.append(SimTest(f"healthy_{i:03d}", TestKind.HEALTHY, **common()))
+        tests.append(with_traits(SimTest(f"healthy_{i:03d}", TestKind.HEALTHY)))
     log_min, log_max = math.log(cfg.flaky_p_min), math.log(cfg.flaky_p_max)
     for i in range(cfg.flaky_tests):
         p = math.exp(log_min + (log_max - log_min) * i / max(1, cfg.flaky_tests - 1))
-        tests.append(SimTest(f"flaky_{i:03d}_p{p:.3f}", TestKind.FLAKY, p_fail=p, **common()))
+        tests.append(with_traits(SimTest(f"flaky_{i:03d}_p{p:.3f}", TestKind.FLAKY, p_fail=p)))
     for i in range(cfg.broken_tests):
         break_at = rng.randrange(max(1, cfg.runs // 10), cfg.runs)
-        tests.append(SimTest(f"broken_{i:03d}", TestKind.BROKEN, break_at=break_at, **common()))
+        tests.append(with_traits(SimTest(f"broken_{i:03d}", TestKind.BROKEN, break_at=break_at)))
     for i in range(cfg.fixed_tests):
         break_at = rng.randrange(1, max(2, cfg.runs - 6))
         fixed_at = break_at + rng.randint(2, 8)
         branch = None if i % 2 == 0 else rng.choice(features)
-        tests.append(
-            SimTest(
-                f"fixed_{i:03d}", TestKind.FIXED, break_at=break_at, fixed_at=fixed_at, break_branch=branch,
-                **common(),
-            )
+        fixed = SimTest(
+            f"fixed_{i:03d}", TestKind.FIXED, break_at=break_at, fixed_at=fixed_at, break_branch=branch
         )
+        tests.append(with_traits(fixed))
     return tests
 
 
