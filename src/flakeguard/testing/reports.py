@@ -164,3 +164,63 @@ def write_large_report(out: io.RawIOBase | io.BufferedIOBase | typing.BinaryIO, 
         suite_no += 1
     emit("</testsuites>\n")
     return written
+
+
+# --- hostile archives (fault tests) --------------------------------------------------------------
+
+
+def _zip_entry(name: bytes, data: bytes, *, method: int, size: int, crc: int, offset: int) -> tuple[bytes, bytes]:
+    """(local header + data, central directory record) for one member; sizes as given (may lie)."""
+    import struct
+
+    local = struct.pack(
+        "<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0, crc, len(data), size, len(name), 0
+    ) + name
+    central = struct.pack(
+        "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc, len(data), size, len(name), 0, 0, 0, 0,
+        0, offset,
+    ) + name
+    return local + data, central
+
+
+def _zip_assemble(parts: list[tuple[bytes, bytes]]) -> bytes:
+    import struct
+
+    body = b"".join(p[0] for p in parts)
+    directory = b"".join(p[1] for p in parts)
+    count = min(len(parts), 0xFFFF)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(directory), len(body), 0)
+    return body + directory + end
+
+
+def zip_bomb(member: str = "bomb.xml", uncompressed_bytes: int = 1 << 30) -> bytes:
+    """A ZIP with one deflated member that inflates to `uncompressed_bytes` of a valid-looking
+    JUnit document (a long run of identical testcases), built in well under a second: one compressed
+    1 MiB block is repeated (full flushes make blocks independent). The CRC is not computed (a reader
+    that stops at its limits never reaches it)."""
+    import zlib
+
+    head = b'<?xml version="1.0"?>\n<testsuites><testsuite name="bomb">'
+    unit = b'<testcase classname="b" name="t"/>'
+    block = unit * ((1 << 20) // len(unit))
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = comp.compress(head) + comp.flush(zlib.Z_FULL_FLUSH)
+    repeated = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+    blocks = max((uncompressed_bytes - len(head)) // len(block), 1)
+    data = first + repeated * blocks + comp.flush()
+    size = len(head) + blocks * len(block)
+    return _zip_assemble([_zip_entry(member.encode(), data, method=8, size=size, crc=0, offset=0)])
+
+
+def zip_many_members(count: int, data: bytes = b"<testsuites/>") -> bytes:
+    """A ZIP with `count` tiny stored members `r<i>.xml` (fast: no zipfile machinery)."""
+    import zlib
+
+    crc = zlib.crc32(data)
+    parts: list[tuple[bytes, bytes]] = []
+    offset = 0
+    for i in range(count):
+        part = _zip_entry(f"r{i}.xml".encode(), data, method=0, size=len(data), crc=crc, offset=offset)
+        parts.append(part)
+        offset += len(part[0])
+    return _zip_assemble(parts)
