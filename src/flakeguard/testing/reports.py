@@ -108,8 +108,8 @@ def write_large_report(out: io.RawIOBase | io.BufferedIOBase | typing.BinaryIO, 
     """Stream a realistic Surefire-style report with `cases` testcases to `out`; the bytes written.
 
     Names look like real Java/Kotlin suites (package.Class / method[param]), `failure_rate` of the
-    cases fail with a ~64-frame stack trace, one in 10 has system-out (~100 MB per 200,000 cases). Deterministic for a seed.
-    Memory stays constant whatever `cases` is.
+    cases fail with a ~64-frame stack trace, one in 10 has system-out (~100 MB per 200,000 cases).
+    Deterministic for a seed. Memory stays constant whatever `cases` is.
     """
     import random
 
@@ -138,13 +138,15 @@ def write_large_report(out: io.RawIOBase | io.BufferedIOBase | typing.BinaryIO, 
         parts: list[str] = []
         for i in range(n):
             k = done + i
-            method = f"should{_VERBS[k % len(_VERBS)].title()}{_NOUNS[(k // 3) % len(_NOUNS)]}{_WHEN[k % len(_WHEN)]}"
+            verb, noun = _VERBS[k % len(_VERBS)].title(), _NOUNS[(k // 3) % len(_NOUNS)]
+            method = f"should{verb}{noun}{_WHEN[k % len(_WHEN)]}"
             if k % 4 == 0:
                 method += f"[{k % 17}]"
             attrs = f'name="{method}" classname="{cls}" time="{rng.random() * 2:.3f}"'
             if fail_every and k % fail_every == 7 % fail_every:
                 parts.append(
-                    f'    <testcase {attrs}>\n      <failure message="expected: &lt;200&gt; but was: &lt;500&gt;"'
+                    f"    <testcase {attrs}>\n"
+                    '      <failure message="expected: &lt;200&gt; but was: &lt;500&gt;"'
                     f' type="org.opentest4j.AssertionFailedError">{_trace(k)}</failure>\n    </testcase>\n'
                 )
             elif k % 10 == 3:
@@ -169,7 +171,9 @@ def write_large_report(out: io.RawIOBase | io.BufferedIOBase | typing.BinaryIO, 
 # --- hostile archives (fault tests) --------------------------------------------------------------
 
 
-def _zip_entry(name: bytes, data: bytes, *, method: int, size: int, crc: int, offset: int) -> tuple[bytes, bytes]:
+def _zip_entry(
+    name: bytes, data: bytes, *, method: int, size: int, crc: int, offset: int
+) -> tuple[bytes, bytes]:
     """(local header + data, central directory record) for one member; sizes as given (may lie)."""
     import struct
 
