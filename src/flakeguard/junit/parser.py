@@ -78,7 +78,7 @@ _SKIP_RESULT = frozenset({"skipped", "suppressed"})
 _TRUNCATED = "\n[truncated]"
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+_THOUSANDS = re.compile(r"[1-9]\d{0,2}(?:,\d{3})+(?:\.\d*)?")
 _UNIT = re.compile(r"^\s*([-+0-9.,eE]+)\s*(ns|us|µs|ms|s|sec|secs|seconds?)?\s*$")
 _UNIT_FACTOR = {None: 1.0, "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3}
 _NANOS_THRESHOLD = 1e7  # an integer "time" above ~116 days of seconds is a count of nanoseconds
