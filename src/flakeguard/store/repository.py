@@ -239,3 +239,10 @@ async def finish_run(
         )
     )
     return int(totals[1]), int(failed), int(totals[0])
+
+
+def insert_ignoring_conflicts(session: AsyncSession, table: Table, index_elements: list[str]) -> Insert:
+    """INSERT ... ON CONFLICT (index_elements) DO NOTHING on either engine (typed for mypy)."""
+    if session.bind.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=index_elements)
