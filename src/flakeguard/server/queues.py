@@ -119,7 +119,7 @@ async def enqueue_ingest(request: Request, body: dict[str, Any]) -> Enqueued:
     try:
         payload = parse_payload(RunsIngestJob, body)
     except PayloadError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     job = await _services(request).producer.ingest(payload)
     return Enqueued(queue=QueueName.RUNS_INGEST.value, id=job.id)
 
@@ -129,6 +129,6 @@ async def enqueue_recompute(request: Request, body: dict[str, Any]) -> Enqueued:
     try:
         payload = parse_payload(TestsRecomputeJob, body)
     except PayloadError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     job = await _services(request).producer.recompute(payload)
     return Enqueued(queue=QueueName.TESTS_RECOMPUTE.value, id=job.id)
