@@ -68,13 +68,11 @@ def test_long_keys_are_bounded_and_unique() -> None:
 
 
 def test_root_testsuites_name_and_hostnames_are_not_identity() -> None:
-    a = keys(
-        "<testsuites name='CI job 17'><testsuite name='s' hostname='fv-az12-1'><testcase classname='C' name='t'/></testsuite></testsuites>"
+    doc = (
+        "<testsuites name='CI job {n}'><testsuite name='s' hostname='{host}'>"
+        "<testcase classname='C' name='t'/></testsuite></testsuites>"
     )
-    b = keys(
-        "<testsuites name='CI job 18'><testsuite name='s' hostname='fv-az99-7'><testcase classname='C' name='t'/></testsuite></testsuites>"
-    )
-    assert a == b
+    assert keys(doc.format(n=17, host="fv-az12-1")) == keys(doc.format(n=18, host="fv-az99-7"))
 
 
 def test_playwright_projects_are_distinct_tests() -> None:
