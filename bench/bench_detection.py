@@ -105,9 +105,9 @@ def _evaluate(sim: SimHistory, config: AnalysisConfig, runs: int, called_flaky: 
 Result = dict[int, dict[str, tuple[Counts, float | None]]]
 
 
-def run(seed: int, checkpoints: list[int], config: AnalysisConfig) -> Result:
+def run(seed: int, checkpoints: list[int], config: AnalysisConfig, sim_cfg: SimulatorConfig) -> Result:
     """Simulate, analyse after every run, and evaluate each detector at each checkpoint."""
-    sim = simulate(SimulatorConfig(seed=seed, runs=max(checkpoints)))
+    sim = simulate(replace(sim_cfg, seed=seed, runs=max(checkpoints)))
     variant = replace(config, cross_run_evidence_on_unprotected=True)
     previous: dict[str, PreviousState | None] = {t.name: None for t in sim.tests}
     previous_variant: dict[str, PreviousState | None] = dict(previous)
@@ -181,10 +181,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="aggregate this many consecutive seeds")
     parser.add_argument("--runs", default="10,30,60")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    parser.add_argument(
+        "--retry-share", type=float, default=None, help="what-if: share of tests retried in-run"
+    )
+    parser.add_argument("--rerun-probability", type=float, default=None, help="what-if: failed runs re-run")
     args = parser.parse_args()
     checkpoints = sorted(int(x) for x in args.runs.split(","))
     config = AnalysisConfig()
     sim_cfg = SimulatorConfig(seed=args.seed, runs=max(checkpoints))
+    if args.retry_share is not None:
+        sim_cfg = replace(sim_cfg, retry_suite_share=args.retry_share)
+    if args.rerun_probability is not None:
+        sim_cfg = replace(sim_cfg, rerun_probability=args.rerun_probability)
     seeds = list(range(args.seed, args.seed + args.seeds))
     print(
         f"seeds {seeds[0]}..{seeds[-1]}; per seed {sim_cfg.healthy_tests} healthy, "
@@ -195,7 +203,9 @@ def main() -> None:
     print(f"analysis: {config}")
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        per_seed = list(pool.map(run, seeds, [checkpoints] * len(seeds), [config] * len(seeds)))
+        per_seed = list(
+            pool.map(run, seeds, [checkpoints] * len(seeds), [config] * len(seeds), [sim_cfg] * len(seeds))
+        )
     print("\nmean over seeds (worst seed in parentheses); broken/fixed counts summed over seeds\n")
     print(HEADER)
     print("|---|---|---|---|---|---|---|---|---|---|")
