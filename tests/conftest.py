@@ -27,8 +27,15 @@ SHARED = ROOT.parent / "shared"
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TABLES = (
-    "check_runs", "polling_cursors", "quarantine_events", "quarantine", "flakiness_results",
-    "test_executions", "test_cases", "workflow_runs", "repositories",
+    "check_runs",
+    "polling_cursors",
+    "quarantine_events",
+    "quarantine",
+    "flakiness_results",
+    "test_executions",
+    "test_cases",
+    "workflow_runs",
+    "repositories",
 )
 
 

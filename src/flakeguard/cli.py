@@ -87,7 +87,9 @@ def migrate() -> None:
 
 @app.command()
 def up(
-    queues: Annotated[str | None, typer.Option(help="Comma-separated queues to work (default: all four).")] = None,
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated queues to work (default: all four).")
+    ] = None,
 ) -> None:
     """Start everything: migrations, Redis (embedded when REDIS_URL is unset), workers, health, metrics."""
     settings = settings_or_exit()
@@ -123,14 +125,18 @@ def up(
 
 @app.command()
 def worker(
-    queues: Annotated[str | None, typer.Option(help="Comma-separated queues to work (default: all four).")] = None,
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated queues to work (default: all four).")
+    ] = None,
 ) -> None:
     """Run the workers (REDIS_URL and DATABASE_URL required), serving health and metrics."""
     settings = settings_or_exit()
     from flakeguard.runtime import run_process
 
     if settings.redis_url is None and not settings.redis_cluster_enabled:
-        err_console.print("[red]flakeguard worker: REDIS_URL is not set (use `flakeguard up` for embedded)[/red]")
+        err_console.print(
+            "[red]flakeguard worker: REDIS_URL is not set (use `flakeguard up` for embedded)[/red]"
+        )
         raise typer.Exit(2)
     token = settings.api_token.get_secret_value() if settings.api_token else None
     code = asyncio.run(
@@ -144,8 +150,10 @@ async def _with_producer(settings: Settings, fn: Callable[[Any], Awaitable[T]]) 
     from flakeguard.services import redis_target_from, retry_policy_from
 
     producer = JobProducer(
-        redis_target_from(settings, settings.redis_url), retry_policy_from(settings),
-        keep_completed=settings.remove_on_complete, keep_failed=settings.remove_on_fail,
+        redis_target_from(settings, settings.redis_url),
+        retry_policy_from(settings),
+        keep_completed=settings.remove_on_complete,
+        keep_failed=settings.remove_on_fail,
     )
     try:
         return await fn(producer)

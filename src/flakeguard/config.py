@@ -37,9 +37,7 @@ class QueueDefaults(BaseSettings):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    env: Environment = Field(
-        "development", validation_alias=AliasChoices("FLAKEGUARD_ENV", "NODE_ENV")
-    )
+    env: Environment = Field("development", validation_alias=AliasChoices("FLAKEGUARD_ENV", "NODE_ENV"))
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
     redis_url: str | None = Field(None, validation_alias="REDIS_URL")
     data_dir: Path = Field(DEFAULT_DATA_DIR, validation_alias="FLAKEGUARD_DATA_DIR")
@@ -54,12 +52,11 @@ class Settings(BaseSettings):
     github_token: SecretStr | None = Field(None, validation_alias="GITHUB_TOKEN")
     github_webhook_secret: SecretStr | None = Field(None, validation_alias="GITHUB_WEBHOOK_SECRET")
     github_api_url: str = Field("https://api.github.com", validation_alias="GITHUB_API_URL")
-    github_rate_limit_reserve: int = Field(
-        500, ge=0, validation_alias="GITHUB_RATE_LIMIT_RESERVE"
-    )
+    github_rate_limit_reserve: int = Field(500, ge=0, validation_alias="GITHUB_RATE_LIMIT_RESERVE")
 
     protected_branches: str = Field(
-        "main,master,release/*", validation_alias="PROTECTED_BRANCHES",
+        "main,master,release/*",
+        validation_alias="PROTECTED_BRANCHES",
         description="Comma-separated branch names or globs whose failure rate counts as statistical evidence",
     )
     infra_failure_share: float = Field(0.8, gt=0.0, le=1.0, validation_alias="INFRA_FAILURE_SHARE")
@@ -145,7 +142,9 @@ def to_async_database_url(url: str) -> str:
         # asyncpg takes `ssl`, not libpq's `sslmode`.
         base, qmark, query = rest.partition("?")
         if qmark:
-            pairs = [("ssl", v) if k == "sslmode" else (k, v) for k, v in parse_qsl(query, keep_blank_values=True)]
+            pairs = [
+                ("ssl", v) if k == "sslmode" else (k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+            ]
             rest = f"{base}?{urlencode(pairs)}"
     elif scheme == "sqlite":
         scheme = "sqlite+aiosqlite"

@@ -47,15 +47,24 @@ class EmbeddedRedis:
         self._stop_stale()
         cmd = [
             find_redis_server(),
-            "--port", "0",
-            "--unixsocket", str(self.socket),
-            "--unixsocketperm", "700",
-            "--dir", str(self.data_dir),
-            "--appendonly", "yes",
-            "--save", "",
-            "--maxmemory-policy", "noeviction",
-            "--pidfile", str(self.pidfile),
-            "--logfile", str(self.data_dir / "redis.log"),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--maxmemory-policy",
+            "noeviction",
+            "--pidfile",
+            str(self.pidfile),
+            "--logfile",
+            str(self.data_dir / "redis.log"),
         ]
         # Its own session: a terminal's Ctrl-C must reach FlakeGuard only, which stops the workers
         # first and this server last.

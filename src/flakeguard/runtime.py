@@ -61,8 +61,11 @@ async def run_process(
         loop.add_signal_handler(sig, on_signal, sig)
 
     servers: list[_Server] = [
-        _server(create_api_app(services, host if run_workers else None, api_token), settings.bind_host,
-                settings.health_check_port)
+        _server(
+            create_api_app(services, host if run_workers else None, api_token),
+            settings.bind_host,
+            settings.health_check_port,
+        )
     ]
     if settings.metrics_enabled:
         servers.append(_server(create_metrics_app(services), settings.bind_host, settings.metrics_port))
@@ -74,9 +77,13 @@ async def run_process(
                 from flakeguard.pipeline.polling import schedule_polling as schedule
 
                 await schedule(services)
-        log.info("flakeguard_ready", health_port=settings.health_check_port,
-                 metrics_port=settings.metrics_port if settings.metrics_enabled else None,
-                 redis=services.redis.describe(), database=services.engine.dialect.name)
+        log.info(
+            "flakeguard_ready",
+            health_port=settings.health_check_port,
+            metrics_port=settings.metrics_port if settings.metrics_enabled else None,
+            redis=services.redis.describe(),
+            database=services.engine.dialect.name,
+        )
         done, _ = await asyncio.wait(
             [asyncio.create_task(stop.wait()), *tasks], return_when=asyncio.FIRST_COMPLETED
         )

@@ -7,7 +7,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from flakeguard.config import Settings
@@ -21,7 +20,9 @@ from flakeguard.store.db import create_engine, session_factory
 def retry_policy_from(settings: Settings) -> RetryPolicy:
     q = settings.queue
     return RetryPolicy(
-        attempts=q.attempts, base_delay_ms=q.retry_delay_ms, max_delay_ms=q.max_retry_delay_ms,
+        attempts=q.attempts,
+        base_delay_ms=q.retry_delay_ms,
+        max_delay_ms=q.max_retry_delay_ms,
         multiplier=q.backoff_multiplier,
     )
 
@@ -53,8 +54,11 @@ class Services:
         """A plain Redis client for FlakeGuard's own keys (under `redis.prefix`), not bullmq's."""
         if self._kv is None:
             conn = self.redis.bullmq_connection()
-            self._kv = conn if isinstance(conn, RedisCluster) else aioredis.from_url(conn, decode_responses=True)
-        return self._kv
+            self._kv = (
+                conn if isinstance(conn, RedisCluster) else aioredis.from_url(conn, decode_responses=True)
+            )
+        kv: aioredis.Redis | RedisCluster = self._kv
+        return kv
 
     def key(self, *parts: str) -> str:
         return ":".join((self.redis.prefix, "flakeguard", *parts))

@@ -33,7 +33,7 @@ def wait_for(predicate: Callable[[], T | None], timeout: float, what: str, inter
             value = predicate()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - keep polling; report the last error on timeout
+        except Exception as exc:
             last_error = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error!r})")
@@ -50,13 +50,19 @@ def running_worker(env: Mapping[str, str], log_path: Path, *args: str) -> Iterat
     """`flakeguard worker` as a real process; stopped with SIGTERM (graceful) at the end."""
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "flakeguard", "worker", *args], env=dict(env), stdout=log,
-            stderr=subprocess.STDOUT, cwd=ROOT,
+            [sys.executable, "-m", "flakeguard", "worker", *args],
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
     try:
         health = f"http://127.0.0.1:{env['HEALTH_CHECK_PORT']}/health"
-        wait_for(lambda: proc.poll() is None and httpx.get(health, timeout=1).status_code == 200, 30,
-                 f"worker health (log: {log_path.read_text()[-2000:] if log_path.exists() else ''})")
+        wait_for(
+            lambda: proc.poll() is None and httpx.get(health, timeout=1).status_code == 200,
+            30,
+            f"worker health (log: {log_path.read_text()[-2000:] if log_path.exists() else ''})",
+        )
         yield proc
     finally:
         if proc.poll() is None:

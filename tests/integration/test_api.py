@@ -53,7 +53,9 @@ async def test_health_is_503_when_the_database_is_unreachable(services: Services
     "headers",
     [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}, {"Authorization": "Bearer"}],
 )
-async def test_queue_routes_refuse_unauthenticated_calls(api: httpx.AsyncClient, headers: dict[str, str]) -> None:
+async def test_queue_routes_refuse_unauthenticated_calls(
+    api: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
     response = await api.get("/api/v1/queues", headers=headers)
     assert response.status_code == 401
     assert TOKEN not in response.text
@@ -67,8 +69,11 @@ async def test_the_api_is_disabled_without_a_token(services: Services) -> None:
 
 
 async def test_queue_counts_and_job_listing(api: httpx.AsyncClient) -> None:
-    enqueue = await api.post("/api/v1/queues/runs:ingest/jobs", headers=AUTH, json={
-        "workflowRunId": 5, "repository": {"owner": "acme", "repo": "project"}, "priority": "low"})
+    enqueue = await api.post(
+        "/api/v1/queues/runs:ingest/jobs",
+        headers=AUTH,
+        json={"workflowRunId": 5, "repository": {"owner": "acme", "repo": "project"}, "priority": "low"},
+    )
     assert enqueue.status_code == 202
     assert enqueue.json() == {"queue": "runs:ingest", "id": "ingest-acme-project-5"}
     queues = (await api.get("/api/v1/queues", headers=AUTH)).json()["queues"]
@@ -91,8 +96,15 @@ async def test_failed_jobs_can_be_retried_through_the_api(api: httpx.AsyncClient
     # Fail it the way a worker would, without running one.
     from bullmq import Worker
 
-    worker = Worker(QueueName.TESTS_RECOMPUTE.value, None, {  # type: ignore[arg-type]
-        "connection": services.redis.bullmq_connection(), "prefix": services.redis.prefix, "autorun": False})
+    worker = Worker(
+        QueueName.TESTS_RECOMPUTE.value,
+        None,
+        {  # type: ignore[arg-type]
+            "connection": services.redis.bullmq_connection(),
+            "prefix": services.redis.prefix,
+            "autorun": False,
+        },
+    )
     token = "test-token"
     fetched = await worker.getNextJob(token)
     assert fetched is not None and fetched.id == job.id
@@ -101,7 +113,9 @@ async def test_failed_jobs_can_be_retried_through_the_api(api: httpx.AsyncClient
 
     failed = (await api.get("/api/v1/queues/tests:recompute/jobs?state=failed", headers=AUTH)).json()["jobs"]
     assert failed[0]["id"] == "dlq-1" and failed[0]["failedReason"] == "boom"
-    assert (await api.post("/api/v1/queues/tests:recompute/jobs/dlq-1/retry", headers=AUTH)).status_code == 200
+    assert (
+        await api.post("/api/v1/queues/tests:recompute/jobs/dlq-1/retry", headers=AUTH)
+    ).status_code == 200
     assert str(await queue.getJobState("dlq-1")) in ("waiting", "prioritized")
     again = await api.post("/api/v1/queues/tests:recompute/jobs/dlq-1/retry", headers=AUTH)
     assert again.status_code == 409
@@ -118,6 +132,10 @@ async def test_metrics_expose_the_public_names(services: Services) -> None:
     app = create_metrics_app(services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fg") as client:
         text = (await client.get("/metrics")).text
-    for name in ("flakeguard_worker_queue_depth", "flakeguard_worker_jobs_processed_total",
-                 "flakeguard_worker_github_api_calls_total", "flakeguard_worker_junit_refused_total"):
+    for name in (
+        "flakeguard_worker_queue_depth",
+        "flakeguard_worker_jobs_processed_total",
+        "flakeguard_worker_github_api_calls_total",
+        "flakeguard_worker_junit_refused_total",
+    ):
         assert name in text

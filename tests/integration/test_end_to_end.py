@@ -50,10 +50,13 @@ SOMETIMES = "test_sometimes"
 
 
 def artifact_for(outcome: Outcome) -> bytes:
-    api = SuiteSpec("tests.test_api", [
-        CaseSpec("tests.test_api.ApiTest", "test_ok", file="tests/test_api.py", line=10),
-        CaseSpec("tests.test_api.ApiTest", SOMETIMES, outcome=outcome, file="tests/test_api.py", line=20),
-    ])
+    api = SuiteSpec(
+        "tests.test_api",
+        [
+            CaseSpec("tests.test_api.ApiTest", "test_ok", file="tests/test_api.py", line=10),
+            CaseSpec("tests.test_api.ApiTest", SOMETIMES, outcome=outcome, file="tests/test_api.py", line=20),
+        ],
+    )
     db = SuiteSpec("tests.test_db", [CaseSpec("tests.test_db.DbTest", "test_query", time_s=0.2)])
     return zip_members({"junit/api.xml": junit_xml([api]), "junit/db.xml": junit_xml([db])})
 
@@ -62,27 +65,42 @@ def publish_history(gh: FakeGitHub) -> None:
     gh.add_repository(*REPO, installation_id=67890)
     start = datetime.now(UTC) - timedelta(days=2)
     for index, (run_id, branch, outcome) in enumerate(HISTORY):
-        gh.add_run(*REPO, run_id, head_sha=f"{run_id:040x}", branch=branch,
-                   created_at=start + timedelta(hours=index),
-                   artifacts={"test-results": artifact_for(outcome)})
+        gh.add_run(
+            *REPO,
+            run_id,
+            head_sha=f"{run_id:040x}",
+            branch=branch,
+            created_at=start + timedelta(hours=index),
+            artifacts={"test-results": artifact_for(outcome)},
+        )
 
 
 def worker_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
     assert settings.github_private_key is not None
     key = tmp_path / "app.pem"
     key.write_text(settings.github_private_key.get_secret_value())
-    return process_env({
-        "DATABASE_URL": str(settings.database_url), "REDIS_URL": str(settings.redis_url),
-        "REDIS_PREFIX": settings.redis_prefix, "GITHUB_API_URL": settings.github_api_url,
-        "GITHUB_APP_ID": str(settings.github_app_id), "GITHUB_PRIVATE_KEY": str(key),
-        "HEALTH_CHECK_PORT": str(free_port()), "METRICS_PORT": str(free_port()),
-        "POLLING_ENABLED": "false", "LOG_LEVEL": "info", "FLAKEGUARD_DATA_DIR": str(tmp_path / "data"),
-    })
+    return process_env(
+        {
+            "DATABASE_URL": str(settings.database_url),
+            "REDIS_URL": str(settings.redis_url),
+            "REDIS_PREFIX": settings.redis_prefix,
+            "GITHUB_API_URL": settings.github_api_url,
+            "GITHUB_APP_ID": str(settings.github_app_id),
+            "GITHUB_PRIVATE_KEY": str(key),
+            "HEALTH_CHECK_PORT": str(free_port()),
+            "METRICS_PORT": str(free_port()),
+            "POLLING_ENABLED": "false",
+            "LOG_LEVEL": "info",
+            "FLAKEGUARD_DATA_DIR": str(tmp_path / "data"),
+        }
+    )
 
 
 async def _add(settings: Settings, queue_name: str, data: dict[str, object], job_id: str) -> None:
-    queue = Queue(queue_name, {"connection": with_socket_timeout(str(settings.redis_url)),
-                               "prefix": settings.redis_prefix})
+    queue = Queue(
+        queue_name,
+        {"connection": with_socket_timeout(str(settings.redis_url)), "prefix": settings.redis_prefix},
+    )
     try:
         await queue.add("ingest", data, {"jobId": job_id, "priority": 2, "attempts": 3})
     finally:
@@ -90,8 +108,10 @@ async def _add(settings: Settings, queue_name: str, data: dict[str, object], job
 
 
 async def _job_state(settings: Settings, queue_name: str, job_id: str) -> str:
-    queue = Queue(queue_name, {"connection": with_socket_timeout(str(settings.redis_url)),
-                               "prefix": settings.redis_prefix})
+    queue = Queue(
+        queue_name,
+        {"connection": with_socket_timeout(str(settings.redis_url)), "prefix": settings.redis_prefix},
+    )
     try:
         return str(await queue.getJobState(job_id))
     finally:
@@ -129,15 +149,23 @@ def test_a_run_flows_from_github_through_the_queues_into_postgresql_and_scores(
             payload = {**EXAMPLE_PAYLOAD, "workflowRunId": run_id}
             asyncio.run(_add(settings, "runs:ingest", payload, f"e2e-ingest-{run_id}"))
         for run_id, _, _ in HISTORY[:-1]:
-            wait_for(lambda r=run_id: completed(settings, "runs:analyze", f"analyze-acme-project-{r}-1"), 60,
-                     f"analysis of run {run_id}")
+            wait_for(
+                lambda r=run_id: completed(settings, "runs:analyze", f"analyze-acme-project-{r}-1"),
+                60,
+                f"analysis of run {run_id}",
+            )
         # The original's example payload, last, so that its analysis sees all five runs.
         asyncio.run(_add(settings, "runs:ingest", EXAMPLE_PAYLOAD, "e2e-ingest-example"))
         wait_for(lambda: completed(settings, "runs:ingest", "e2e-ingest-example"), 60, "the example job")
-        wait_for(lambda: completed(settings, "runs:analyze", "analyze-acme-project-12345-1"), 60,
-                 "analysis of run 12345")
+        wait_for(
+            lambda: completed(settings, "runs:analyze", "analyze-acme-project-12345-1"),
+            60,
+            "analysis of run 12345",
+        )
 
-    runs = db_rows(settings, "SELECT run_id, branch, tests_total, executions_total FROM workflow_runs ORDER BY run_id")
+    runs = db_rows(
+        settings, "SELECT run_id, branch, tests_total, executions_total FROM workflow_runs ORDER BY run_id"
+    )
     assert [(r["run_id"], r["branch"]) for r in runs] == [(r, b) for r, b, _ in HISTORY]
     assert all(r["tests_total"] == 3 and r["executions_total"] == 3 for r in runs)
     executions = db_rows(settings, "SELECT count(*) AS n FROM test_executions")[0]["n"]
@@ -173,17 +201,35 @@ def test_a_job_enqueued_by_node_bullmq_is_processed_by_the_python_worker(
         pytest.skip("node is not installed: the Node BullMQ interop test needs it")
     assert modules.exists(), "run `make node-deps` (npm ci in tests/interop) first"
     fake_github.add_repository(*REPO, installation_id=67890)
-    fake_github.add_run(*REPO, 777001, head_sha="f" * 40, branch="main",
-                        artifacts={"test-results": artifact_for(Outcome.FAILED)})
+    fake_github.add_run(
+        *REPO,
+        777001,
+        head_sha="f" * 40,
+        branch="main",
+        artifacts={"test-results": artifact_for(Outcome.FAILED)},
+    )
     payload = {**EXAMPLE_PAYLOAD, "workflowRunId": 777001}
     with running_worker(worker_env(settings, tmp_path), tmp_path / "worker.log"):
         out = subprocess.run(
-            [node, "enqueue.mjs", str(settings.redis_url), settings.redis_prefix, json.dumps(payload),
-             "node-ingest-777001"],
-            cwd=ROOT / "tests" / "interop", capture_output=True, text=True, timeout=60, check=True,
+            [
+                node,
+                "enqueue.mjs",
+                str(settings.redis_url),
+                settings.redis_prefix,
+                json.dumps(payload),
+                "node-ingest-777001",
+            ],
+            cwd=ROOT / "tests" / "interop",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
         assert json.loads(out.stdout)["id"] == "node-ingest-777001"
         wait_for(lambda: completed(settings, "runs:ingest", "node-ingest-777001"), 60, "the Node job")
-    stored = db_rows(settings, "SELECT count(*) AS n FROM test_executions e JOIN workflow_runs r"
-                               " ON r.id = e.workflow_run_id WHERE r.run_id = 777001")[0]["n"]
+    stored = db_rows(
+        settings,
+        "SELECT count(*) AS n FROM test_executions e JOIN workflow_runs r"
+        " ON r.id = e.workflow_run_id WHERE r.run_id = 777001",
+    )[0]["n"]
     assert stored == 3

@@ -20,8 +20,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def tracked_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     return [line for line in out.stdout.splitlines() if line and (ROOT / line).is_file()]
 
 
@@ -47,33 +48,56 @@ def redis_servers_under(path: Path) -> list[psutil.Process]:
 
 
 @pytest.mark.parametrize("ctrl_c", ["process", "terminal"])
-def test_make_up_starts_everything_on_embedded_defaults_and_stops_cleanly(project_copy: Path, ctrl_c: str) -> None:
+def test_make_up_starts_everything_on_embedded_defaults_and_stops_cleanly(
+    project_copy: Path, ctrl_c: str
+) -> None:
     """`process`: SIGINT to flakeguard, which exits 0 (and so does make). `terminal`: SIGINT to the whole
     foreground group as a terminal's Ctrl-C sends it; GNU make then reports "Interrupt" itself, but
     flakeguard still shuts down in order and leaves no server behind."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL", "VIRTUAL_ENV") and not k.startswith(("GITHUB_", "MAKE"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "VIRTUAL_ENV") and not k.startswith(("GITHUB_", "MAKE"))
+    }
     health_port, metrics_port = free_port(), free_port()
-    env.update(HEALTH_CHECK_PORT=str(health_port), METRICS_PORT=str(metrics_port), BIND_HOST="127.0.0.1",
-               POLLING_ENABLED="false")
+    env.update(
+        HEALTH_CHECK_PORT=str(health_port),
+        METRICS_PORT=str(metrics_port),
+        BIND_HOST="127.0.0.1",
+        POLLING_ENABLED="false",
+    )
     log_path = project_copy.parent / "make-up.log"
     with open(log_path, "wb") as log:
-        make = subprocess.Popen(["make", "up"], cwd=project_copy, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        make = subprocess.Popen(
+            ["make", "up"],
+            cwd=project_copy,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     data_dir = project_copy / ".flakeguard"
     try:
         # Installing into a fresh .venv comes first (from the lock file, usually from uv's cache).
         wait_for(lambda: (data_dir / "flakeguard.pid").exists(), 240, f"flakeguard to start ({log_path})")
         started = time.monotonic()
         health = wait_for(
-            lambda: (r := httpx.get(f"http://127.0.0.1:{health_port}/health", timeout=2)).status_code == 200 and r,
-            30, "/health to answer 200",
+            lambda: (
+                (r := httpx.get(f"http://127.0.0.1:{health_port}/health", timeout=2)).status_code == 200 and r
+            ),
+            30,
+            "/health to answer 200",
         )
         assert time.monotonic() - started < 30
         body = health.json()
         assert body["components"]["database"]["dialect"] == "sqlite"
         assert body["components"]["redis"]["target"].startswith("unix:")
-        assert set(body["components"]["workers"]) == {"runs:ingest", "runs:analyze", "tests:recompute", "polling"}
+        assert set(body["components"]["workers"]) == {
+            "runs:ingest",
+            "runs:analyze",
+            "tests:recompute",
+            "polling",
+        }
         metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
         assert "flakeguard_worker_queue_depth" in metrics.text
         assert (data_dir / "flakeguard.db").exists()

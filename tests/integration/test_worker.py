@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from flakeguard.jobs.errors import TransientError
 from flakeguard.jobs.names import QueueName
 from flakeguard.jobs.payloads import RunsIngestJob, parse_payload
+from flakeguard.model import Outcome
 from flakeguard.pipeline.ingest import ingest_run
 from flakeguard.services import Services
 from flakeguard.store.models import TestExecution, WorkflowRun
@@ -24,7 +25,6 @@ from flakeguard.workers.handlers import HANDLERS
 from flakeguard.workers.host import WorkerHost
 
 from .test_end_to_end import EXAMPLE_PAYLOAD, REPO, artifact_for
-from flakeguard.model import Outcome
 
 pytestmark = pytest.mark.integration
 
@@ -41,20 +41,23 @@ async def hosted(
         await host.close()
 
 
-async def wait_state(queue: Queue, job_id: str, states: set[str], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
+async def wait_state(queue: Queue, job_id: str, states: set[str], within: float) -> str:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         state = str(await queue.getJobState(job_id))
         if state in states:
             return state
         await asyncio.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not reach {states} in {timeout} s (now {state})")
+    raise AssertionError(f"job {job_id} did not reach {states} in {within} s (now {state})")
 
 
 async def test_a_bad_payload_fails_at_once_without_retries_naming_the_field(services: Services) -> None:
     queue = services.producer.queue(QueueName.RUNS_INGEST)
-    await queue.add("ingest", {"workflowRunId": "abc", "repository": {"owner": "acme", "repo": "p"}},
-                    {"jobId": "bad-payload", "attempts": 3, "priority": 3})
+    await queue.add(
+        "ingest",
+        {"workflowRunId": "abc", "repository": {"owner": "acme", "repo": "p"}},
+        {"jobId": "bad-payload", "attempts": 3, "priority": 3},
+    )
     async with hosted(services, HANDLERS, [QueueName.RUNS_INGEST]):
         assert await wait_state(queue, "bad-payload", {"failed", "completed"}, 15) == "failed"
     job = await queue.getJob("bad-payload")
@@ -72,8 +75,11 @@ async def test_transient_errors_are_retried_with_backoff_then_succeed(services: 
         return {"ok": True}
 
     queue = services.producer.queue(QueueName.TESTS_RECOMPUTE)
-    await queue.add("x", {}, {"jobId": "retry-me", "attempts": 3, "priority": 3,
-                              "backoff": {"type": "flakeguard", "delay": 200}})
+    await queue.add(
+        "x",
+        {},
+        {"jobId": "retry-me", "attempts": 3, "priority": 3, "backoff": {"type": "flakeguard", "delay": 200}},
+    )
     async with hosted(services, {QueueName.TESTS_RECOMPUTE: flaky}, [QueueName.TESTS_RECOMPUTE]):
         assert await wait_state(queue, "retry-me", {"completed", "failed"}, 20) == "completed"
     assert len(calls) == 3
@@ -81,7 +87,9 @@ async def test_transient_errors_are_retried_with_backoff_then_succeed(services: 
     assert calls[1] - calls[0] >= 0.09 and calls[2] - calls[1] >= 0.19
 
 
-async def test_a_job_that_keeps_failing_lands_in_the_failed_set_and_can_be_retried(services: Services) -> None:
+async def test_a_job_that_keeps_failing_lands_in_the_failed_set_and_can_be_retried(
+    services: Services,
+) -> None:
     fail = True
 
     async def handler(ctx: JobContext) -> dict[str, Any]:
@@ -90,8 +98,16 @@ async def test_a_job_that_keeps_failing_lands_in_the_failed_set_and_can_be_retri
         return {}
 
     queue = services.producer.queue(QueueName.TESTS_RECOMPUTE)
-    await queue.add("x", {}, {"jobId": "dead-letter", "attempts": 2, "priority": 3,
-                              "backoff": {"type": "flakeguard", "delay": 50}})
+    await queue.add(
+        "x",
+        {},
+        {
+            "jobId": "dead-letter",
+            "attempts": 2,
+            "priority": 3,
+            "backoff": {"type": "flakeguard", "delay": 50},
+        },
+    )
     async with hosted(services, {QueueName.TESTS_RECOMPUTE: handler}, [QueueName.TESTS_RECOMPUTE]):
         assert await wait_state(queue, "dead-letter", {"failed"}, 20) == "failed"
         fail = False
@@ -157,8 +173,13 @@ async def test_ingesting_the_same_run_twice_keeps_one_copy_of_each_execution(
     services: Services, fake_github: FakeGitHub
 ) -> None:
     fake_github.add_repository(*REPO, installation_id=67890)
-    fake_github.add_run(*REPO, 12345, head_sha="a" * 40, branch="main",
-                        artifacts={"test-results": artifact_for(Outcome.FAILED)})
+    fake_github.add_run(
+        *REPO,
+        12345,
+        head_sha="a" * 40,
+        branch="main",
+        artifacts={"test-results": artifact_for(Outcome.FAILED)},
+    )
     job = parse_payload(RunsIngestJob, EXAMPLE_PAYLOAD)
     first = await ingest_run(services, job)
     second = await ingest_run(services, job)

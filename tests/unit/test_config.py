@@ -72,7 +72,10 @@ def test_without_database_url_the_embedded_sqlite_file_is_used(tmp_path: object)
 def test_the_process_exits_non_zero_with_the_variable_named() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "flakeguard", "migrate"],
-        env={"PATH": "/usr/bin:/bin", "REDIS_URL": "http://nope"}, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "REDIS_URL": "http://nope"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert "REDIS_URL" in proc.stderr

@@ -36,17 +36,30 @@ def test_the_original_example_payload_round_trips_in_camel_case() -> None:
 
 
 def test_analysis_and_recompute_payloads_use_the_original_field_names() -> None:
-    analyze = parse_payload(RunsAnalyzeJob, {
-        **EXAMPLE, "forceRecompute": True,
-        "analysisConfig": {"lookbackDays": 14, "minRunsThreshold": 3, "flakinessThreshold": 0.5,
-                           "updateQuarantineStatus": True},
-    })
+    analyze = parse_payload(
+        RunsAnalyzeJob,
+        {
+            **EXAMPLE,
+            "forceRecompute": True,
+            "analysisConfig": {
+                "lookbackDays": 14,
+                "minRunsThreshold": 3,
+                "flakinessThreshold": 0.5,
+                "updateQuarantineStatus": True,
+            },
+        },
+    )
     assert analyze.force_recompute and analyze.analysis_config.lookback_days == 14
     assert analyze.analysis_config.update_quarantine_status
-    recompute = parse_payload(TestsRecomputeJob, {
-        "repository": EXAMPLE["repository"], "recomputeScope": {"type": "class_pattern", "patterns": ["*Api*"]},
-        "batchSize": 100, "lookbackDays": 7,
-    })
+    recompute = parse_payload(
+        TestsRecomputeJob,
+        {
+            "repository": EXAMPLE["repository"],
+            "recomputeScope": {"type": "class_pattern", "patterns": ["*Api*"]},
+            "batchSize": 100,
+            "lookbackDays": 7,
+        },
+    )
     assert recompute.recompute_scope.type == "class_pattern" and recompute.batch_size == 100
 
 
@@ -88,7 +101,11 @@ def test_priorities_map_to_bullmq_order() -> None:
 def test_backoff_is_exponential_capped_and_jittered() -> None:
     policy = RetryPolicy(attempts=5, base_delay_ms=5000, max_delay_ms=30000, multiplier=2.0)
     assert [policy.backoff_delay_ms(n, rng=lambda: 1.0) for n in (1, 2, 3, 4, 5)] == [
-        5000, 10000, 20000, 30000, 30000,
+        5000,
+        10000,
+        20000,
+        30000,
+        30000,
     ]
     assert [policy.backoff_delay_ms(n, rng=lambda: 0.0) for n in (1, 2, 3)] == [2500, 5000, 10000]
 

@@ -29,7 +29,9 @@ class AnalyzedRun:
 async def find_run(
     session: AsyncSession, repository: Repository, run_id: int, attempt: int | None
 ) -> WorkflowRun | None:
-    query = select(WorkflowRun).where(WorkflowRun.repository_id == repository.id, WorkflowRun.run_id == run_id)
+    query = select(WorkflowRun).where(
+        WorkflowRun.repository_id == repository.id, WorkflowRun.run_id == run_id
+    )
     if attempt is not None:
         query = query.where(WorkflowRun.run_attempt == attempt)
     query = query.order_by(WorkflowRun.run_attempt.desc()).limit(1)
@@ -38,7 +40,9 @@ async def find_run(
 
 async def tests_of_run(session: AsyncSession, workflow_run_row_id: int) -> list[int]:
     result = await session.execute(
-        select(TestExecution.test_case_id).where(TestExecution.workflow_run_id == workflow_run_row_id).distinct()
+        select(TestExecution.test_case_id)
+        .where(TestExecution.workflow_run_id == workflow_run_row_id)
+        .distinct()
     )
     return sorted(int(t) for t in result.scalars())
 
@@ -58,8 +62,13 @@ async def analyze_run(services: Services, job: RunsAnalyzeJob, now: datetime | N
         summary = ScoringSummary()
         for batch in chunked(await tests_of_run(session, run.id), BATCH):
             part = await score_tests(
-                session, repository, batch, config, now,
-                update_quarantine=job.analysis_config.update_quarantine_status, keep_analyses=True,
+                session,
+                repository,
+                batch,
+                config,
+                now,
+                update_quarantine=job.analysis_config.update_quarantine_status,
+                keep_analyses=True,
             )
             summary.merge(part)
             summary.analyses.update(part.analyses)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any
+from typing import Any, BinaryIO, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,10 +48,17 @@ class IngestResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "repository": self.repository, "workflowRunId": self.run_id, "runAttempt": self.run_attempt,
-            "outcome": self.outcome, "artifacts": self.artifacts, "artifactsExpired": self.artifacts_expired,
-            "reports": self.reports, "executions": self.executions, "executionsNew": self.executions_new,
-            "tests": self.tests, "refused": [asdict(r) for r in self.refused],
+            "repository": self.repository,
+            "workflowRunId": self.run_id,
+            "runAttempt": self.run_attempt,
+            "outcome": self.outcome,
+            "artifacts": self.artifacts,
+            "artifactsExpired": self.artifacts_expired,
+            "reports": self.reports,
+            "executions": self.executions,
+            "executionsNew": self.executions_new,
+            "tests": self.tests,
+            "refused": [asdict(r) for r in self.refused],
             "analyzeJobId": self.analyze_job_id,
         }
 
@@ -59,8 +66,10 @@ class IngestResult:
 def archive_limits(services: Services) -> ArchiveLimits:
     s = services.settings
     return ArchiveLimits(
-        max_download_bytes=s.max_artifact_bytes, max_members=s.max_zip_members,
-        max_total_uncompressed_bytes=s.max_uncompressed_bytes, max_compression_ratio=s.max_compression_ratio,
+        max_download_bytes=s.max_artifact_bytes,
+        max_members=s.max_zip_members,
+        max_total_uncompressed_bytes=s.max_uncompressed_bytes,
+        max_compression_ratio=s.max_compression_ratio,
     )
 
 
@@ -101,12 +110,16 @@ async def ingest_run(services: Services, job: RunsIngestJob) -> IngestResult:
     patterns = [p.strip() for p in services.settings.artifact_name_patterns.split(",") if p.strip()]
     listed = await client.list_run_artifacts(ref.owner, ref.repo, job.workflow_run_id)
     started, next_started = await _attempt_window(client, ref.owner, ref.repo, run, attempt)
-    artifacts = [a for a in artifacts_of_attempt(listed, started, next_started) if is_test_artifact(a, patterns)]
+    artifacts = [
+        a for a in artifacts_of_attempt(listed, started, next_started) if is_test_artifact(a, patterns)
+    ]
     result.artifacts = len(artifacts)
 
     limits = (archive_limits(services), parse_limits(services))
     async with services.sessions.begin() as session:
-        repository = await upsert_repository(session, ref.owner, ref.repo, installation_id=ref.installation_id)
+        repository = await upsert_repository(
+            session, ref.owner, ref.repo, installation_id=ref.installation_id
+        )
         run_row = await record_run(session, repository.id, info)
         for artifact in artifacts:
             if artifact.get("expired"):
@@ -115,18 +128,37 @@ async def ingest_run(services: Services, job: RunsIngestJob) -> IngestResult:
             try:
                 with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
                     await client.download_artifact_to(
-                        ref.owner, ref.repo, int(artifact["id"]), spool,  # type: ignore[arg-type]
+                        ref.owner,
+                        ref.repo,
+                        int(artifact["id"]),
+                        spool,
                         max_bytes=services.settings.max_artifact_bytes,
                         expected_size=artifact.get("size_in_bytes"),
+                        expected_digest=artifact.get("digest"),
                     )
                     spool.seek(0)
-                    await _store_artifact(session, repository.id, run_row, str(artifact["name"]), spool,
-                                          limits, result)
+                    await _store_artifact(
+                        session,
+                        repository.id,
+                        run_row,
+                        str(artifact["name"]),
+                        cast(BinaryIO, spool),
+                        limits,
+                        result,
+                    )
             except ArtifactExpired:
                 result.artifacts_expired += 1
             except ArtifactTooLarge as exc:
-                _refuse(result, Refusal(artifact=str(artifact["name"]), member=None, line=None,
-                                        reason_code="too_large", message=str(exc)))
+                _refuse(
+                    result,
+                    Refusal(
+                        artifact=str(artifact["name"]),
+                        member=None,
+                        line=None,
+                        reason_code="too_large",
+                        message=str(exc),
+                    ),
+                )
         if result.artifacts and result.artifacts_expired == result.artifacts:
             result.outcome = "artifact expired"
         elif not result.artifacts:
@@ -137,22 +169,35 @@ async def ingest_run(services: Services, job: RunsIngestJob) -> IngestResult:
     TEST_EXECUTIONS_STORED.inc(result.executions_new)
     if result.executions:
         analyze = RunsAnalyzeJob(
-            workflow_run_id=info.run_id, repository=ref, run_attempt=info.run_attempt,
-            analysis_config=AnalysisConfigPayload(), priority=job.priority, correlation_id=job.correlation_id,
+            workflow_run_id=info.run_id,
+            repository=ref,
+            run_attempt=info.run_attempt,
+            analysis_config=AnalysisConfigPayload(),
+            priority=job.priority,
+            correlation_id=job.correlation_id,
             metadata=job.metadata,
         )
         analyze_job = await services.producer.analyze(analyze)
         result.analyze_job_id = analyze_job.id
-    log.info("run_ingested", **{k: v for k, v in result.as_dict().items() if k != "refused"},
-             refused=len(result.refused))
+    log.info(
+        "run_ingested",
+        **{k: v for k, v in result.as_dict().items() if k != "refused"},
+        refused=len(result.refused),
+    )
     return result
 
 
 def _refuse(result: IngestResult, refusal: Refusal) -> None:
     result.refused.append(refusal)
     JUNIT_REFUSED.labels(refusal.reason_code).inc()
-    log.warn("junit_refused", artifact=refusal.artifact, member=refusal.member, line=refusal.line,
-             reason=refusal.reason_code, error=refusal.message)
+    log.warn(
+        "junit_refused",
+        artifact=refusal.artifact,
+        member=refusal.member,
+        line=refusal.line,
+        reason=refusal.reason_code,
+        error=refusal.message,
+    )
 
 
 async def _store_artifact(
@@ -160,18 +205,20 @@ async def _store_artifact(
     repository_id: int,
     run_row: int,
     artifact: str,
-    archive: IO[bytes],
+    archive: BinaryIO,
     limits: tuple[ArchiveLimits, ParseLimits],
     result: IngestResult,
 ) -> None:
     """Store the artifact report by report; the CPU-bound reading runs in a thread."""
-    reports = iter_artifact(archive, artifact=artifact, archive_limits=limits[0], parse_limits=limits[1])  # type: ignore[arg-type]
+    reports = iter_artifact(archive, artifact=artifact, archive_limits=limits[0], parse_limits=limits[1])
     while (item := await asyncio.to_thread(next, reports, None)) is not None:
         if isinstance(item, Refusal):
             _refuse(result, item)
             continue
         assert isinstance(item, MemberReport)
-        counts = await store_executions(session, repository_id, run_row, ((item.source, e) for e in item.executions))
+        counts = await store_executions(
+            session, repository_id, run_row, ((item.source, e) for e in item.executions)
+        )
         result.reports += 1
         result.executions += counts.executions_seen
         result.executions_new += counts.executions_inserted

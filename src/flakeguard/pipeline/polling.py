@@ -31,7 +31,10 @@ OVERLAP = timedelta(hours=6)
 async def schedule_polling(services: Services) -> None:
     every_ms = services.settings.polling_interval_minutes * 60_000
     await services.producer.queue(QueueName.POLLING).upsertJobScheduler(
-        SCHEDULER_ID, {"every": every_ms}, "poll", PollingJob(type="poll_all").to_wire(),
+        SCHEDULER_ID,
+        {"every": every_ms},
+        "poll",
+        PollingJob(type="poll_all").to_wire(),
         {"priority": Priority.LOW.bullmq, "removeOnComplete": 20, "removeOnFail": 20},
     )
 
@@ -47,7 +50,10 @@ async def discover_repositories(services: Services) -> int:
         for repo in await client.list_installation_repositories():
             async with services.sessions.begin() as session:
                 await upsert_repository(
-                    session, repo["owner"]["login"], repo["name"], installation_id=int(installation["id"]),
+                    session,
+                    repo["owner"]["login"],
+                    repo["name"],
+                    installation_id=int(installation["id"]),
                     default_branch=repo.get("default_branch"),
                 )
             count += 1
@@ -63,7 +69,9 @@ async def poll_all(services: Services, job: PollingJob) -> dict[str, Any]:
         await services.producer.poll(
             PollingJob(
                 type="poll_repository",
-                repository=RepositoryRef(owner=repo.owner, repo=repo.name, installation_id=repo.installation_id),
+                repository=RepositoryRef(
+                    owner=repo.owner, repo=repo.name, installation_id=repo.installation_id
+                ),
                 batch_size=job.batch_size or services.settings.polling_batch_size,
                 lookback_hours=job.lookback_hours,
             ),
@@ -79,8 +87,10 @@ async def poll_repository(services: Services, job: PollingJob) -> dict[str, Any]
     async with services.sessions.begin() as session:
         repo = await upsert_repository(session, ref.owner, ref.repo, installation_id=ref.installation_id)
         cursor = await session.get(PollingCursor, repo.id)
-        since = (cursor.last_run_created_at - OVERLAP) if cursor and cursor.last_run_created_at else (
-            now - timedelta(hours=job.lookback_hours)
+        since = (
+            (cursor.last_run_created_at - OVERLAP)
+            if cursor and cursor.last_run_created_at
+            else (now - timedelta(hours=job.lookback_hours))
         )
         repo_id, installation_id = repo.id, repo.installation_id
     client = await services.github.client_for(ref.owner, ref.repo, installation_id)
@@ -109,9 +119,14 @@ async def poll_repository(services: Services, job: PollingJob) -> dict[str, Any]
                 workflow_run_id=key[0],
                 repository=RepositoryRef(owner=ref.owner, repo=ref.repo, installation_id=installation_id),
                 priority=Priority.LOW,
-                metadata=RunMetadata(run_attempt=key[1], head_sha=run.get("head_sha"),
-                                     head_branch=run.get("head_branch"), event=run.get("event"),
-                                     conclusion=run.get("conclusion"), triggered_by="polling"),
+                metadata=RunMetadata(
+                    run_attempt=key[1],
+                    head_sha=run.get("head_sha"),
+                    head_branch=run.get("head_branch"),
+                    event=run.get("event"),
+                    conclusion=run.get("conclusion"),
+                    triggered_by="polling",
+                ),
             )
         )
         enqueued += 1
@@ -125,8 +140,12 @@ async def poll_repository(services: Services, job: PollingJob) -> dict[str, Any]
             cursor.last_run_created_at = max(newest, cursor.last_run_created_at or newest)
         cursor.last_polled_at = now
     log.info("repository_polled", repository=f"{ref.owner}/{ref.repo}", runs=len(runs), enqueued=enqueued)
-    return {"repository": f"{ref.owner}/{ref.repo}", "runs": len(runs), "enqueued": enqueued,
-            "alreadyStored": len(stored)}
+    return {
+        "repository": f"{ref.owner}/{ref.repo}",
+        "runs": len(runs),
+        "enqueued": enqueued,
+        "alreadyStored": len(stored),
+    }
 
 
 async def run_polling_job(services: Services, job: PollingJob) -> dict[str, Any]:

@@ -11,7 +11,15 @@ from flakeguard.store.repository import RunInfo
 
 # Artifact names that hold test reports in practice ("test-results", "junit-xml", "surefire-reports",
 # "pytest-report", "playwright-report"...). Overridable with ARTIFACT_NAME_PATTERNS.
-DEFAULT_ARTIFACT_PATTERNS = ("*test*", "*junit*", "*surefire*", "*failsafe*", "*report*", "*results*", "*xunit*")
+DEFAULT_ARTIFACT_PATTERNS = (
+    "*test*",
+    "*junit*",
+    "*surefire*",
+    "*failsafe*",
+    "*report*",
+    "*results*",
+    "*xunit*",
+)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -42,18 +50,20 @@ def is_test_artifact(artifact: dict[str, Any], patterns: Sequence[str] = DEFAULT
 
 
 def artifacts_of_attempt(
-    artifacts: Sequence[dict[str, Any]], attempt_started: datetime | None, next_attempt_started: datetime | None
+    artifacts: Sequence[dict[str, Any]],
+    attempt_started: datetime | None,
+    next_attempt_started: datetime | None,
 ) -> list[dict[str, Any]]:
     """GitHub lists a run's artifacts across all its attempts; keep those made during one attempt.
 
     An artifact belongs to the attempt whose start precedes its `created_at`; artifacts without a
     `created_at` (nullable in the schema) are kept.
     """
-    kept = []
-    for artifact in artifacts:
+
+    def made_during_attempt(artifact: dict[str, Any]) -> bool:
         created = parse_time(artifact.get("created_at"))
         if created is None or attempt_started is None:
-            kept.append(artifact)
-        elif created >= attempt_started and (next_attempt_started is None or created < next_attempt_started):
-            kept.append(artifact)
-    return kept
+            return True
+        return created >= attempt_started and (next_attempt_started is None or created < next_attempt_started)
+
+    return [a for a in artifacts if made_during_attempt(a)]

@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     from flakeguard.workers.host import WorkerHost
 
 
-def create_api_app(services: Services, host: WorkerHost | None = None, api_token: str | None = None) -> FastAPI:
+def create_api_app(
+    services: Services, host: WorkerHost | None = None, api_token: str | None = None
+) -> FastAPI:
     app = FastAPI(
         title="FlakeGuard",
         version=__version__,
-        description="Flaky-test detection for GitHub Actions: health, queue management, webhooks, quarantine.",
+        description="Flaky-test detection for GitHub Actions: health, queues, webhooks, quarantine.",
     )
     app.state.services = services
     app.state.host = host

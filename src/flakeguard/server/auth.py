@@ -12,7 +12,9 @@ def require_api_token(request: Request) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, supplied = header.partition(" ")
     if expected is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the API is disabled: set FLAKEGUARD_API_TOKEN")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "the API is disabled: set FLAKEGUARD_API_TOKEN"
+        )
     if scheme.lower() != "bearer" or not supplied:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}

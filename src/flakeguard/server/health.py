@@ -21,8 +21,11 @@ async def _check_database(services: Services) -> dict[str, Any]:
         async with asyncio.timeout(3):
             async with services.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        return {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 1),
-                "dialect": services.engine.dialect.name}
+        return {
+            "status": "up",
+            "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+            "dialect": services.engine.dialect.name,
+        }
     except Exception as exc:
         return {"status": "down", "error": type(exc).__name__}
 
@@ -32,8 +35,11 @@ async def _check_redis(services: Services) -> dict[str, Any]:
     try:
         async with asyncio.timeout(3):
             await services.producer.queue_client_ping()
-        return {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 1),
-                "target": services.redis.describe()}
+        return {
+            "status": "up",
+            "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+            "target": services.redis.describe(),
+        }
     except Exception as exc:
         return {"status": "down", "error": type(exc).__name__, "target": services.redis.describe()}
 

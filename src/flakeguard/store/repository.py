@@ -14,7 +14,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import Insert, Table, func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,7 +36,7 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def insert_for(session: AsyncSession, table: Table) -> Insert:
+def insert_for(session: AsyncSession, table: Table | Any) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that supports ON CONFLICT on both engines."""
     if session.bind.dialect.name == "postgresql":
         return postgresql.insert(table)
@@ -76,9 +76,16 @@ async def upsert_repository(
     repo = await get_repository(session, owner, name)
     if repo is None:
         stmt = (
-            insert_for(session, Repository.__table__)  # type: ignore[arg-type]
-            .values(owner=owner, name=name, installation_id=installation_id,
-                    default_branch=default_branch, active=True, created_at=utcnow(), updated_at=utcnow())
+            insert_for(session, Repository.__table__)
+            .values(
+                owner=owner,
+                name=name,
+                installation_id=installation_id,
+                default_branch=default_branch,
+                active=True,
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
             .on_conflict_do_nothing()
         )
         await session.execute(stmt)
@@ -106,13 +113,24 @@ async def get_repository(session: AsyncSession, owner: str, name: str) -> Reposi
 async def record_run(session: AsyncSession, repository_id: int, run: RunInfo) -> int:
     """The workflow_runs row id of this run attempt, created if new, refreshed if known."""
     values: dict[str, Any] = dict(
-        repository_id=repository_id, run_id=run.run_id, run_attempt=run.run_attempt,
-        head_sha=run.head_sha, branch=run.branch, event=run.event, conclusion=run.conclusion,
-        started_at=run.started_at, created_at=run.created_at, workflow_name=run.workflow_name,
-        ingested_at=utcnow(), tests_total=0, tests_failed=0, executions_total=0, files_refused=0,
+        repository_id=repository_id,
+        run_id=run.run_id,
+        run_attempt=run.run_attempt,
+        head_sha=run.head_sha,
+        branch=run.branch,
+        event=run.event,
+        conclusion=run.conclusion,
+        started_at=run.started_at,
+        created_at=run.created_at,
+        workflow_name=run.workflow_name,
+        ingested_at=utcnow(),
+        tests_total=0,
+        tests_failed=0,
+        executions_total=0,
+        files_refused=0,
         outcome="ingesting",
     )
-    stmt = insert_for(session, WorkflowRun.__table__).values(**values)  # type: ignore[arg-type]
+    stmt = insert_for(session, WorkflowRun.__table__).values(**values)
     stmt = stmt.on_conflict_do_nothing(index_elements=["repository_id", "run_id", "run_attempt"])
     await session.execute(stmt)
     row_id = (
@@ -125,9 +143,9 @@ async def record_run(session: AsyncSession, repository_id: int, run: RunInfo) ->
         )
     ).scalar_one()
     await session.execute(
-        update(WorkflowRun).where(WorkflowRun.id == row_id).values(
-            conclusion=run.conclusion, branch=run.branch, event=run.event, ingested_at=utcnow()
-        )
+        update(WorkflowRun)
+        .where(WorkflowRun.id == row_id)
+        .values(conclusion=run.conclusion, branch=run.branch, event=run.event, ingested_at=utcnow())
     )
     return int(row_id)
 
@@ -141,13 +159,21 @@ async def ensure_test_cases(
         by_hash.setdefault(key_hash(execution.key), execution)
     now = utcnow()
     rows = [
-        dict(repository_id=repository_id, key_hash=h, key=e.key, suite=e.suite, classname=e.classname,
-             name=e.name, file=e.file, first_seen_at=now)
+        dict(
+            repository_id=repository_id,
+            key_hash=h,
+            key=e.key,
+            suite=e.suite,
+            classname=e.classname,
+            name=e.name,
+            file=e.file,
+            first_seen_at=now,
+        )
         # Sorted: concurrent ingests then lock the same keys in the same order (no deadlocks).
         for h, e in sorted(by_hash.items())
     ]
     if rows:
-        stmt = insert_for(session, TestCase.__table__).on_conflict_do_nothing(  # type: ignore[arg-type]
+        stmt = insert_for(session, TestCase.__table__).on_conflict_do_nothing(
             index_elements=["repository_id", "key_hash"]
         )
         await session.execute(stmt, rows)
@@ -184,13 +210,23 @@ async def store_executions(
             if e.outcome.is_failure:
                 failed.add(test_id)
             rows.append(
-                dict(workflow_run_id=workflow_run_row_id, test_case_id=test_id, source=source[:MAX_SOURCE],
-                     ordinal=e.ordinal, outcome=e.outcome.value, duration_s=e.duration_s, line=e.line,
-                     message=e.message, details=e.details, system_out=e.system_out, system_err=e.system_err)
+                dict(
+                    workflow_run_id=workflow_run_row_id,
+                    test_case_id=test_id,
+                    source=source[:MAX_SOURCE],
+                    ordinal=e.ordinal,
+                    outcome=e.outcome.value,
+                    duration_s=e.duration_s,
+                    line=e.line,
+                    message=e.message,
+                    details=e.details,
+                    system_out=e.system_out,
+                    system_err=e.system_err,
+                )
             )
         counts.executions_seen += len(rows)
         stmt = (
-            insert_for(session, TestExecution.__table__)  # type: ignore[arg-type]
+            insert_for(session, TestExecution.__table__)
             .on_conflict_do_nothing(index_elements=["workflow_run_id", "test_case_id", "source", "ordinal"])
             .returning(TestExecution.__table__.c.id)
         )
@@ -202,7 +238,9 @@ async def store_executions(
     return counts
 
 
-async def upsert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]], key: list[str]) -> None:
+async def upsert_rows(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]], key: list[str]
+) -> None:
     """INSERT ... ON CONFLICT (key) DO UPDATE every other column: last writer wins, no duplicate-key race."""
     if not rows:
         return
@@ -233,16 +271,21 @@ async def finish_run(
         )
     ).scalar_one()
     await session.execute(
-        update(WorkflowRun).where(WorkflowRun.id == workflow_run_row_id).values(
-            executions_total=totals[0], tests_total=totals[1], tests_failed=failed,
-            files_refused=files_refused, outcome=outcome,
+        update(WorkflowRun)
+        .where(WorkflowRun.id == workflow_run_row_id)
+        .values(
+            executions_total=totals[0],
+            tests_total=totals[1],
+            tests_failed=failed,
+            files_refused=files_refused,
+            outcome=outcome,
         )
     )
     return int(totals[1]), int(failed), int(totals[0])
 
 
-def insert_ignoring_conflicts(session: AsyncSession, table: Table, index_elements: list[str]) -> Insert:
-    """INSERT ... ON CONFLICT (index_elements) DO NOTHING on either engine (typed for mypy)."""
-    if session.bind.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=index_elements)
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+def insert_ignoring_conflicts(
+    session: AsyncSession, table: Table | Any, index_elements: list[str]
+) -> postgresql.Insert | sqlite.Insert:
+    """INSERT ... ON CONFLICT (index_elements) DO NOTHING on either engine."""
+    return insert_for(session, table).on_conflict_do_nothing(index_elements=index_elements)
