@@ -164,12 +164,19 @@ async def _ensure_rows(
 ) -> dict[int, Quarantine]:
     """Create missing rows as 'not quarantined' (no history: nothing changed yet), then lock all."""
     values: list[dict[str, Any]] = [
-        dict(test_case_id=i, repository_id=repository_id, quarantined=False, automatic=True,
-             since=now, reason="", actor="flakeguard")
+        dict(
+            test_case_id=i,
+            repository_id=repository_id,
+            quarantined=False,
+            automatic=True,
+            since=now,
+            reason="",
+            actor="flakeguard",
+        )
         for i in test_case_ids
     ]
     for rows_part in chunked(values, 1000):
-        stmt = insert_ignoring_conflicts(session, Quarantine.__table__, ["test_case_id"])  # type: ignore[arg-type]
+        stmt = insert_ignoring_conflicts(session, Quarantine.__table__, ["test_case_id"])
         await session.execute(stmt, rows_part)
     return await lock_quarantine_rows(session, repository_id, test_case_ids)
 
@@ -199,8 +206,11 @@ async def quarantine_tests(
         if row.quarantined and not row.automatic:
             continue
         row.quarantined, row.automatic, row.since, row.reason, row.actor = True, False, now, reason, actor
-        session.add(QuarantineEvent(test_case_id=test_id, action="quarantine", automatic=False,
-                                    reason=reason, actor=actor, at=now))
+        session.add(
+            QuarantineEvent(
+                test_case_id=test_id, action="quarantine", automatic=False, reason=reason, actor=actor, at=now
+            )
+        )
         changed += 1
     await session.flush()
     return changed
@@ -231,8 +241,11 @@ async def release_tests(
         if row is None or not row.quarantined:
             continue
         row.quarantined, row.automatic, row.since, row.reason, row.actor = False, False, now, reason, actor
-        session.add(QuarantineEvent(test_case_id=test_id, action="release", automatic=False,
-                                    reason=reason, actor=actor, at=now))
+        session.add(
+            QuarantineEvent(
+                test_case_id=test_id, action="release", automatic=False, reason=reason, actor=actor, at=now
+            )
+        )
         changed += 1
     await session.flush()
     return changed
@@ -242,9 +255,19 @@ async def quarantine_list(session: AsyncSession, repository_id: int) -> list[Qua
     """The tests of a repository that are quarantined now, by key."""
     result = await session.execute(
         select(
-            TestCase.id, TestCase.key, TestCase.suite, TestCase.classname, TestCase.name, TestCase.file,
-            Quarantine.since, Quarantine.reason, Quarantine.actor, Quarantine.automatic,
-            FlakinessResult.status, FlakinessResult.confidence, FlakinessResult.score,
+            TestCase.id,
+            TestCase.key,
+            TestCase.suite,
+            TestCase.classname,
+            TestCase.name,
+            TestCase.file,
+            Quarantine.since,
+            Quarantine.reason,
+            Quarantine.actor,
+            Quarantine.automatic,
+            FlakinessResult.status,
+            FlakinessResult.confidence,
+            FlakinessResult.score,
         )
         .join(TestCase, TestCase.id == Quarantine.test_case_id)
         .outerjoin(FlakinessResult, FlakinessResult.test_case_id == Quarantine.test_case_id)
@@ -253,9 +276,19 @@ async def quarantine_list(session: AsyncSession, repository_id: int) -> list[Qua
     )
     return [
         QuarantineEntry(
-            test_case_id=int(r[0]), key=r[1], suite=r[2], classname=r[3], name=r[4], file=r[5],
-            since=r[6], reason=r[7], actor=r[8], automatic=bool(r[9]), status=r[10],
-            confidence=r[11], score=r[12],
+            test_case_id=int(r[0]),
+            key=r[1],
+            suite=r[2],
+            classname=r[3],
+            name=r[4],
+            file=r[5],
+            since=r[6],
+            reason=r[7],
+            actor=r[8],
+            automatic=bool(r[9]),
+            status=r[10],
+            confidence=r[11],
+            score=r[12],
         )
         for r in result.all()
     ]
@@ -270,8 +303,16 @@ async def quarantine_history(
 ) -> list[QuarantineHistoryEntry]:
     """Quarantine changes of a repository (or of some of its tests), newest first."""
     query = (
-        select(QuarantineEvent.id, QuarantineEvent.test_case_id, TestCase.key, QuarantineEvent.action,
-               QuarantineEvent.automatic, QuarantineEvent.reason, QuarantineEvent.actor, QuarantineEvent.at)
+        select(
+            QuarantineEvent.id,
+            QuarantineEvent.test_case_id,
+            TestCase.key,
+            QuarantineEvent.action,
+            QuarantineEvent.automatic,
+            QuarantineEvent.reason,
+            QuarantineEvent.actor,
+            QuarantineEvent.at,
+        )
         .join(TestCase, TestCase.id == QuarantineEvent.test_case_id)
         .where(TestCase.repository_id == repository_id)
     )
@@ -280,8 +321,14 @@ async def quarantine_history(
     query = query.order_by(QuarantineEvent.at.desc(), QuarantineEvent.id.desc()).limit(limit)
     return [
         QuarantineHistoryEntry(
-            id=int(r[0]), test_case_id=int(r[1]), key=r[2], action=r[3], automatic=bool(r[4]),
-            reason=r[5], actor=r[6], at=r[7],
+            id=int(r[0]),
+            test_case_id=int(r[1]),
+            key=r[2],
+            action=r[3],
+            automatic=bool(r[4]),
+            reason=r[5],
+            actor=r[6],
+            at=r[7],
         )
         for r in (await session.execute(query)).all()
     ]

@@ -1,109 +1,154 @@
-"""`tests:recompute`: re-score a repository's tests (all, by glob, or by id) in batches.
+"""`tests:recompute`: re-score a repository's tests (all, by glob, or by id/key) in batches.
 
-Each batch is its own transaction, so a long recompute makes progress that a crash keeps, and
-running it twice gives the same result (scores depend only on stored executions and `now`).
+Each batch is its own transaction, so a long recompute keeps the progress a crash interrupts, and
+running it twice gives the same result: scores depend only on the stored executions, `now` and the
+previous verdict (hysteresis), and a second pass over its own output is a fixed point (a verdict held
+by hysteresis is held again; quarantine changes are recorded only when the state changes).
+
+Scopes:
+
+* `all`: every test case of the repository;
+* `test_pattern`: fnmatch globs (case-sensitive) matched against the test name and against its full key;
+* `class_pattern`: fnmatch globs matched against the classname;
+* `specific_tests`: test case ids or full keys (a key is tried first: keys can be all digits).
+
+The run attempts of the lookback window and an exact memo of the analysis are shared by all batches
+(see `flakeguard.pipeline.scoring`).
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flakeguard.analysis import AnalysisConfig
 from flakeguard.jobs.errors import PermanentError
 from flakeguard.jobs.payloads import AnalysisConfigPayload, RecomputeScope, TestsRecomputeJob
-from flakeguard.pipeline.scoring import ScoringSummary, analysis_config, score_tests
+from flakeguard.pipeline.quarantine import resolve_tests
+from flakeguard.pipeline.scoring import AnalysisMemo, RunCache, ScoringSummary, analysis_config, score_tests
 from flakeguard.services import Services
 from flakeguard.store.models import Repository, TestCase
-from flakeguard.store.repository import get_repository, key_hash
+from flakeguard.store.repository import chunked, get_repository
 
 ProgressFn = Callable[[int, int], Awaitable[None]]
+PAGE = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """The scope as SQL where possible; glob patterns are matched in Python on each batch."""
-
-    scope: RecomputeScope
-
-    def where(self, repository_id: int) -> list[object]:
-        clauses: list[object] = [TestCase.repository_id == repository_id]
-        if self.scope.type == "specific_tests":
-            ids = [int(t) for t in self.scope.test_ids if t.isdigit()]
-            hashes = [key_hash(t) for t in self.scope.test_ids]
-            clauses.append(or_(TestCase.id.in_(ids), TestCase.key_hash.in_(hashes)))
-        return clauses
-
-    def matches(self, test: TestCase) -> bool:
-        if self.scope.type == "test_pattern":
-            return any(
-                fnmatch.fnmatchcase(test.name, p) or fnmatch.fnmatchcase(test.key, p) for p in self.scope.patterns
-            )
-        if self.scope.type == "class_pattern":
-            return any(fnmatch.fnmatchcase(test.classname, p) for p in self.scope.patterns)
-        return True
+def _compile(patterns: Sequence[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
 
 
-async def _batches(
-    session: AsyncSession, repository: Repository, selection: Selection, batch_size: int
-) -> AsyncIterator[tuple[list[int], int]]:
-    """Batches of matching test ids, each with the number of test cases scanned for it."""
+async def select_tests(session: AsyncSession, repository_id: int, scope: RecomputeScope) -> list[int]:
+    """Ids of the repository's test cases in `scope`, ascending."""
+    if scope.type == "specific_tests":
+        return sorted((await resolve_tests(session, repository_id, scope.test_ids)).ids)
+    if scope.type == "all":
+        result = await session.execute(
+            select(TestCase.id).where(TestCase.repository_id == repository_id).order_by(TestCase.id)
+        )
+        return [int(i) for i in result.scalars()]
+    pattern = _compile(scope.patterns)
+    ids: list[int] = []
     last_id = 0
+    columns = (
+        (TestCase.id, TestCase.classname)
+        if scope.type == "class_pattern"
+        else (TestCase.id, TestCase.name, TestCase.key)
+    )
     while True:
         rows = (
             await session.execute(
-                select(TestCase).where(*selection.where(repository.id), TestCase.id > last_id)  # type: ignore[arg-type]
-                .order_by(TestCase.id).limit(batch_size)
+                select(*columns)
+                .where(TestCase.repository_id == repository_id, TestCase.id > last_id)
+                .order_by(TestCase.id)
+                .limit(PAGE)
             )
-        ).scalars().all()
+        ).all()
         if not rows:
-            return
-        last_id = rows[-1].id
-        yield [t.id for t in rows if selection.matches(t)], len(rows)
+            return ids
+        last_id = int(rows[-1][0])
+        ids.extend(int(row[0]) for row in rows if any(pattern.match(text) for text in row[1:]))
 
 
-async def recompute(
-    services: Services, job: TestsRecomputeJob, *, progress: ProgressFn | None = None, now: datetime | None = None
-) -> ScoringSummary:
-    now = now or datetime.now(UTC)
-    if job.recompute_scope.type in ("test_pattern", "class_pattern") and not job.recompute_scope.patterns:
-        raise PermanentError(f"recomputeScope.type {job.recompute_scope.type} needs recomputeScope.patterns")
-    if job.recompute_scope.type == "specific_tests" and not job.recompute_scope.test_ids:
+def recompute_config(services: Services, repository: Repository, job: TestsRecomputeJob) -> AnalysisConfig:
+    """The analysis settings: `analysisConfig` with the job's own `lookbackDays` when the job sets it."""
+    base = job.analysis_config or AnalysisConfigPayload()
+    if "lookback_days" in job.model_fields_set or job.analysis_config is None:
+        base = base.model_copy(update={"lookback_days": job.lookback_days})
+    return analysis_config(services.settings, repository, base)
+
+
+def validate_scope(scope: RecomputeScope) -> None:
+    if scope.type in ("test_pattern", "class_pattern") and not scope.patterns:
+        raise PermanentError(f"recomputeScope.type {scope.type} needs recomputeScope.patterns")
+    if scope.type == "specific_tests" and not scope.test_ids:
         raise PermanentError("recomputeScope.type specific_tests needs recomputeScope.testIds")
-    selection = Selection(job.recompute_scope)
+
+
+@dataclass(slots=True)
+class RecomputeResult:
+    summary: ScoringSummary
+    selected: int
+    analyses_computed: int
+    analyses_reused: int
+
+
+async def recompute_detailed(
+    services: Services,
+    job: TestsRecomputeJob,
+    *,
+    progress: ProgressFn | None = None,
+    now: datetime | None = None,
+) -> RecomputeResult:
+    now = now or datetime.now(UTC)
+    validate_scope(job.recompute_scope)
     async with services.sessions() as session:
         repository = await get_repository(session, job.repository.owner, job.repository.repo)
         if repository is None:
             raise PermanentError(f"unknown repository {job.repository.full_name}")
-        total = (
-            await session.execute(select(func.count(TestCase.id)).where(*selection.where(repository.id)))  # type: ignore[arg-type]
-        ).scalar_one()
-    # The job's own lookbackDays wins over analysisConfig.lookbackDays.
-    base = job.analysis_config or AnalysisConfigPayload()
-    config = analysis_config(
-        services.settings, repository, base.model_copy(update={"lookback_days": job.lookback_days})
+        test_ids = await select_tests(session, repository.id, job.recompute_scope)
+    config = recompute_config(services, repository, job)
+    update_quarantine = job.update_quarantine_status or bool(
+        job.analysis_config and job.analysis_config.update_quarantine_status
     )
+    memo = AnalysisMemo(config, now)
+    runs = RunCache(repository.id, now - config.lookback)
     summary = ScoringSummary()
-    scanned = 0
-    async with services.sessions() as reader:
-        async for batch, rows_scanned in _batches(reader, repository, selection, job.batch_size):
-            scanned += rows_scanned
-            if not batch:
-                continue
-            async with services.sessions.begin() as session:
-                repo = await session.get(Repository, repository.id)
-                assert repo is not None
-                summary.merge(
-                    await score_tests(session, repo, batch, config, now,
-                                      update_quarantine=job.update_quarantine_status)
-                )
-            if progress is not None:
-                await progress(min(scanned, total), total)
+    total = len(test_ids)
+    done = 0
     if progress is not None:
-        await progress(total, total)
-    return summary
+        await progress(0, total)
+    for batch in chunked(test_ids, job.batch_size):
+        async with services.sessions.begin() as session:
+            summary.merge(
+                await score_tests(
+                    session,
+                    repository,
+                    batch,
+                    config,
+                    now,
+                    update_quarantine=update_quarantine,
+                    memo=memo,
+                    runs=runs,
+                )
+            )
+        done += len(batch)
+        if progress is not None:
+            await progress(done, total)
+    return RecomputeResult(summary, total, memo.misses, memo.hits)
 
+
+async def recompute(
+    services: Services,
+    job: TestsRecomputeJob,
+    *,
+    progress: ProgressFn | None = None,
+    now: datetime | None = None,
+) -> ScoringSummary:
+    return (await recompute_detailed(services, job, progress=progress, now=now)).summary

@@ -1,15 +1,31 @@
-"""Scoring tests: load their observations, run the pure analysis core, store verdicts and quarantine.
+"""Scoring tests: load their histories, run the pure analysis core, store verdicts and quarantine.
 
 Used by `runs:analyze` (the tests of one run) and `tests:recompute` (batches of a repository's
-tests). One call handles one batch in the caller's transaction, so a recompute can commit per batch.
+tests). One call scores one batch in the caller's transaction, so a recompute can commit per batch.
+
+How it stays fast (see docs/PERFORMANCE.md, "Recompute"):
+
+* **One aggregate query per batch.** On PostgreSQL each test's history within the lookback arrives
+  as one row: `array_agg(workflow_run_id * 4 + outcome_code ORDER BY run, source, ordinal)`. No ORM
+  objects, no per-execution rows in Python; the run context (sha, branch, start, failure share) is
+  loaded once per repository and shared by every observation of that run attempt.
+* **Identical histories are analysed once.** `analyze_test` is pure in (observations, config,
+  previous state, now), and observations are fully determined by the run attempts and outcomes, so
+  the encoded history plus the previous state is an exact cache key (`AnalysisMemo`). In a real
+  suite most tests run in every run and pass, so most histories are shared.
+* **One write per batch.** On PostgreSQL the results are upserted with a single
+  `INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO UPDATE`.
+
+SQLite (the embedded default) takes the portable path: one ordered row query and `upsert_rows`.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -24,12 +40,14 @@ from flakeguard.analysis import (
     QuarantineState,
     Status,
     TestAnalysis,
+    Verdict,
     analyze_test,
     decide_quarantine,
 )
 from flakeguard.config import Settings
 from flakeguard.jobs.payloads import AnalysisConfigPayload
 from flakeguard.model import Outcome
+from flakeguard.pipeline.quarantine import lock_quarantine_rows
 from flakeguard.store.models import (
     FlakinessResult,
     Quarantine,
@@ -39,6 +57,11 @@ from flakeguard.store.models import (
     WorkflowRun,
 )
 from flakeguard.store.repository import chunked, upsert_rows
+
+# Executions are encoded as workflow_runs.id * 4 + outcome code (two bits).
+_OUTCOME_CODE = {Outcome.PASSED: 0, Outcome.FAILED: 1, Outcome.ERROR: 2, Outcome.SKIPPED: 3}
+_CODE_OUTCOME = {code: outcome for outcome, code in _OUTCOME_CODE.items()}
+_SQL_OUTCOME_CODE = "CASE e.outcome WHEN 'passed' THEN 0 WHEN 'failed' THEN 1 WHEN 'error' THEN 2 ELSE 3 END"
 
 
 def analysis_config(
@@ -57,34 +80,213 @@ def analysis_config(
     )
 
 
-async def load_observations(
+# ------------------------------------------------------------------------------------ loading
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What every observation of one run attempt shares."""
+
+    started_at: datetime
+    head_sha: str
+    branch: str | None
+    run_id: int
+    run_attempt: int
+    failure_share: float
+
+
+class RunCache:
+    """Run attempts of one repository by workflow_runs.id, loaded once per recompute."""
+
+    def __init__(self, repository_id: int, since: datetime) -> None:
+        self.repository_id = repository_id
+        self.since = since
+        self.runs: dict[int, RunContext] = {}
+        self._loaded = False
+
+    async def _load(self, session: AsyncSession, ids: Sequence[int] | None) -> None:
+        query = select(
+            WorkflowRun.id,
+            WorkflowRun.started_at,
+            WorkflowRun.head_sha,
+            WorkflowRun.branch,
+            WorkflowRun.run_id,
+            WorkflowRun.run_attempt,
+            WorkflowRun.tests_total,
+            WorkflowRun.tests_failed,
+        ).where(WorkflowRun.repository_id == self.repository_id)
+        if ids is None:
+            query = query.where(WorkflowRun.started_at >= self.since)
+        else:
+            query = query.where(WorkflowRun.id.in_(list(ids)))
+        for row_id, started, sha, branch, run_id, attempt, total, failed in (
+            await session.execute(query)
+        ).all():
+            share = failed / total if total else 0.0
+            self.runs[int(row_id)] = RunContext(
+                started_at=started,
+                head_sha=sha,
+                branch=branch,
+                run_id=int(run_id),
+                run_attempt=int(attempt),
+                failure_share=min(max(share, 0.0), 1.0),
+            )
+
+    async def ensure(self, session: AsyncSession, ids: Iterable[int]) -> None:
+        """Load the window on first use, then any run attempt ingested since (by id)."""
+        if not self._loaded:
+            await self._load(session, None)
+            self._loaded = True
+        missing = {i for i in ids if i not in self.runs}
+        for part in chunked(sorted(missing), 900):
+            await self._load(session, part)
+
+
+@dataclass(frozen=True, slots=True)
+class TestHistory:
+    """One test's executions in the window: `codes` = workflow_runs.id * 4 + outcome code, ordered by
+    (run attempt row, source, ordinal)."""
+
+    __test__ = False
+
+    test_case_id: int
+    codes: tuple[int, ...]
+
+
+def observations_of(codes: Sequence[int], runs: dict[int, RunContext]) -> list[Observation]:
+    """Observations from encoded executions; in one run attempt they are numbered 0, 1, ... (retries)."""
+    observations: list[Observation] = []
+    previous_run = -1
+    ordinal = 0
+    for code in codes:
+        run_row = code >> 2
+        ordinal = ordinal + 1 if run_row == previous_run else 0
+        previous_run = run_row
+        run = runs[run_row]
+        observations.append(
+            Observation(
+                outcome=_CODE_OUTCOME[code & 3],
+                started_at=run.started_at,
+                head_sha=run.head_sha,
+                branch=run.branch,
+                run_id=run.run_id,
+                run_attempt=run.run_attempt,
+                ordinal=ordinal,
+                run_failure_share=run.failure_share,
+            )
+        )
+    return observations
+
+
+_PG_HISTORIES = f"""
+SELECT e.test_case_id,
+       array_agg(e.workflow_run_id * 4 + {_SQL_OUTCOME_CODE} ORDER BY e.workflow_run_id, e.source, e.ordinal)
+FROM test_executions e
+JOIN workflow_runs r ON r.id = e.workflow_run_id
+WHERE e.test_case_id = ANY($1::bigint[]) AND r.started_at >= $2
+GROUP BY e.test_case_id
+"""
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.bind.dialect.name == "postgresql"
+
+
+async def _asyncpg(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session (same transaction)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+async def load_histories(
     session: AsyncSession, test_ids: Sequence[int], since: datetime
-) -> dict[int, list[Observation]]:
-    """Observations per test since `since`. Executions of one test in one run attempt are numbered
-    0, 1, ... by (source, ordinal), so shards and reruns read as in-run retries."""
-    raw: dict[tuple[int, int], list[tuple[str, int, Outcome, WorkflowRun]]] = defaultdict(list)
+) -> dict[int, TestHistory]:
+    """Histories since `since` of the tests that have executions in the window."""
+    histories: dict[int, TestHistory] = {}
+    if _is_postgres(session):
+        conn = await _asyncpg(session)
+        for test_id, codes in await conn.fetch(_PG_HISTORIES, list(test_ids), since):
+            histories[test_id] = TestHistory(test_id, tuple(codes))
+        return histories
+    grouped: dict[int, list[int]] = defaultdict(list)
     for part in chunked(test_ids, 900):
         result = await session.execute(
-            select(TestExecution.test_case_id, TestExecution.source, TestExecution.ordinal,
-                   TestExecution.outcome, WorkflowRun)
+            select(TestExecution.test_case_id, TestExecution.workflow_run_id, TestExecution.outcome)
             .join(WorkflowRun, WorkflowRun.id == TestExecution.workflow_run_id)
             .where(TestExecution.test_case_id.in_(part), WorkflowRun.started_at >= since)
-        )
-        for test_id, source, ordinal, outcome, run in result.all():
-            raw[(int(test_id), run.id)].append((source, ordinal, Outcome(outcome), run))
-    observations: dict[int, list[Observation]] = defaultdict(list)
-    for (test_id, _), rows in raw.items():
-        rows.sort(key=lambda r: (r[0], r[1]))
-        for index, (_, _, outcome, run) in enumerate(rows):
-            share = run.tests_failed / run.tests_total if run.tests_total else 0.0
-            observations[test_id].append(
-                Observation(
-                    outcome=outcome, started_at=run.started_at, head_sha=run.head_sha, branch=run.branch,
-                    run_id=run.run_id, run_attempt=run.run_attempt, ordinal=index,
-                    run_failure_share=min(max(share, 0.0), 1.0),
-                )
+            .order_by(
+                TestExecution.test_case_id,
+                TestExecution.workflow_run_id,
+                TestExecution.source,
+                TestExecution.ordinal,
             )
-    return observations
+        )
+        for test_id, run_row, outcome in result.all():
+            grouped[int(test_id)].append(int(run_row) * 4 + _OUTCOME_CODE[Outcome(outcome)])
+    return {test_id: TestHistory(test_id, tuple(codes)) for test_id, codes in grouped.items()}
+
+
+async def load_observations(
+    session: AsyncSession, repository_id: int, test_ids: Sequence[int], since: datetime
+) -> dict[int, list[Observation]]:
+    """Observations per test since `since` (for callers that want them, e.g. check-run rendering)."""
+    histories = await load_histories(session, test_ids, since)
+    runs = RunCache(repository_id, since)
+    await runs.ensure(session, {code >> 2 for h in histories.values() for code in h.codes})
+    return {test_id: observations_of(h.codes, runs.runs) for test_id, h in histories.items()}
+
+
+# ----------------------------------------------------------------------------------- analysing
+
+
+@dataclass(frozen=True, slots=True)
+class _Prior:
+    status: str
+    statistically_flaky: bool
+    last_flaky_evidence_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Computed:
+    """An analysis and the parts of its stored row that do not depend on the test."""
+
+    analysis: TestAnalysis
+    evidence_json: str
+
+
+@dataclass(slots=True)
+class AnalysisMemo:
+    """Exact cache of `analyze_test` for one (config, now): identical histories are analysed once."""
+
+    config: AnalysisConfig
+    now: datetime
+    entries: dict[tuple[tuple[int, ...], str | None, bool], _Computed] = field(default_factory=dict)
+    hits: int = 0
+    misses: int = 0
+
+    def analyse(
+        self, history: tuple[int, ...], prior: _Prior | None, runs: dict[int, RunContext]
+    ) -> _Computed:
+        key = (history, prior.status if prior else None, prior.statistically_flaky if prior else False)
+        cached = self.entries.get(key)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        self.misses += 1
+        previous = (
+            PreviousState(status=Status(prior.status), statistically_flaky=prior.statistically_flaky)
+            if prior is not None
+            else None
+        )
+        analysis = analyze_test(observations_of(history, runs), self.config, previous, self.now)
+        verdict = analysis.verdict
+        evidence = json.dumps(
+            {"reason": verdict.reason, "items": verdict.evidence_json()}, separators=(",", ":")
+        )
+        computed = _Computed(analysis, evidence)
+        self.entries[key] = computed
+        return computed
 
 
 @dataclass(slots=True)
@@ -103,8 +305,130 @@ class ScoringSummary:
         self.released += other.released
 
     def as_dict(self) -> dict[str, int]:
-        return {"tests": self.tests, "quarantined": self.quarantined, "released": self.released,
-                **{f"status_{k}": v for k, v in sorted(self.by_status.items())}}
+        return {
+            "tests": self.tests,
+            "quarantined": self.quarantined,
+            "released": self.released,
+            **{f"status_{k}": v for k, v in sorted(self.by_status.items())},
+        }
+
+
+async def _load_priors(session: AsyncSession, test_ids: Sequence[int]) -> dict[int, _Prior]:
+    priors: dict[int, _Prior] = {}
+    for part in chunked(test_ids, 5000):
+        result = await session.execute(
+            select(
+                FlakinessResult.test_case_id,
+                FlakinessResult.status,
+                FlakinessResult.statistically_flaky,
+                FlakinessResult.last_flaky_evidence_at,
+            ).where(FlakinessResult.test_case_id.in_(part))
+        )
+        for test_id, status, stat, last in result.all():
+            priors[int(test_id)] = _Prior(status, bool(stat), last)
+    return priors
+
+
+_RESULT_COLUMNS = (
+    "test_case_id",
+    "executions",
+    "failures",
+    "failure_rate",
+    "inconsistency",
+    "recency",
+    "branch_diversity",
+    "score",
+    "original_flaky",
+    "status",
+    "statistically_flaky",
+    "confidence",
+    "failure_probability",
+    "impact",
+    "evidence",
+    "last_failure_at",
+    "last_flaky_evidence_at",
+)
+_RESULT_TYPES = (
+    "bigint",
+    "int",
+    "int",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "bool",
+    "text",
+    "bool",
+    "float8",
+    "float8",
+    "float8",
+    "text",
+    "timestamptz",
+    "timestamptz",
+)
+_UPDATED_COLUMNS = ("repository_id", "computed_at", "lookback_days", *_RESULT_COLUMNS[1:])
+_PG_UPSERT = f"""
+INSERT INTO flakiness_results (repository_id, computed_at, lookback_days, {", ".join(_RESULT_COLUMNS)})
+SELECT $1, $2, $3, {", ".join("t.evidence::json" if c == "evidence" else f"t.{c}" for c in _RESULT_COLUMNS)}
+FROM unnest({", ".join(f"${i + 4}::{t}[]" for i, t in enumerate(_RESULT_TYPES))})
+     AS t({", ".join(_RESULT_COLUMNS)})
+ON CONFLICT (test_case_id) DO UPDATE SET
+{", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATED_COLUMNS)}
+"""
+
+
+def _row(test_id: int, computed: _Computed, last_evidence: datetime | None) -> tuple[Any, ...]:
+    analysis = computed.analysis
+    verdict, score = analysis.verdict, analysis.score
+    return (
+        test_id,
+        analysis.executions,
+        analysis.failures,
+        analysis.failure_rate,
+        score.inconsistency if score else None,
+        score.recency if score else None,
+        score.branch_diversity if score else None,
+        score.score if score else None,
+        bool(score and score.is_flaky),
+        verdict.status.value,
+        verdict.statistically_flaky,
+        verdict.confidence,
+        verdict.failure_probability,
+        analysis.impact,
+        computed.evidence_json,
+        analysis.last_failure_at,
+        last_evidence,
+    )
+
+
+async def _write_results(
+    session: AsyncSession,
+    repository_id: int,
+    config: AnalysisConfig,
+    now: datetime,
+    rows: list[tuple[Any, ...]],
+) -> None:
+    if not rows:
+        return
+    if _is_postgres(session):
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        conn = await _asyncpg(session)
+        await conn.execute(_PG_UPSERT, repository_id, now, config.lookback_days, *columns)
+        return
+    dicts: list[dict[str, Any]] = []
+    for row in rows:
+        values = dict(zip(_RESULT_COLUMNS, row, strict=True))
+        values["evidence"] = json.loads(values["evidence"])
+        dicts.append(
+            {
+                "repository_id": repository_id,
+                "computed_at": now,
+                "lookback_days": config.lookback_days,
+                **values,
+            }
+        )
+    await upsert_rows(session, FlakinessResult.__table__, dicts, ["test_case_id"])  # type: ignore[arg-type]
 
 
 async def score_tests(
@@ -116,64 +440,53 @@ async def score_tests(
     *,
     update_quarantine: bool,
     keep_analyses: bool = False,
+    memo: AnalysisMemo | None = None,
+    runs: RunCache | None = None,
 ) -> ScoringSummary:
+    """Analyse these tests of `repository` and store the results (and quarantine changes).
+
+    A recompute passes the same `memo` and `runs` to every batch; they must have been made for the
+    same `config`, `now` and repository.
+    """
     summary = ScoringSummary()
     if not test_ids:
         return summary
-    observations = await load_observations(session, test_ids, now - timedelta(days=config.lookback_days))
-    previous = {
-        r.test_case_id: r
-        for r in (
-            await session.execute(select(FlakinessResult).where(FlakinessResult.test_case_id.in_(test_ids)))
-        ).scalars()
-    }
-    quarantine = {}
-    if update_quarantine:
-        quarantine = {
-            q.test_case_id: q
-            for q in (await session.execute(select(Quarantine).where(Quarantine.test_case_id.in_(test_ids))))
-            .scalars()
-        }
-    results: list[dict[str, Any]] = []
-    for test_id in sorted(test_ids):
-        prior = previous.get(test_id)
-        prev_state = (
-            PreviousState(status=Status(prior.status), statistically_flaky=prior.statistically_flaky)
-            if prior is not None else None
-        )
-        analysis = analyze_test(observations.get(test_id, []), config, prev_state, now)
-        verdict = analysis.verdict
-        remembered_evidence = prior.last_flaky_evidence_at if prior is not None else None
-        last_evidence = max(
-            (t for t in (remembered_evidence, verdict.last_flaky_evidence_at) if t is not None), default=None
-        )
-        score = analysis.score
-        values = dict(
-            repository_id=repository.id, computed_at=now, lookback_days=config.lookback_days,
-            executions=analysis.executions, failures=analysis.failures, failure_rate=analysis.failure_rate,
-            inconsistency=score.inconsistency if score else None, recency=score.recency if score else None,
-            branch_diversity=score.branch_diversity if score else None, score=score.score if score else None,
-            original_flaky=bool(score and score.is_flaky), status=verdict.status.value,
-            statistically_flaky=verdict.statistically_flaky, confidence=verdict.confidence,
-            failure_probability=verdict.failure_probability, impact=analysis.impact,
-            evidence={"reason": verdict.reason, "items": verdict.evidence_json()},
-            last_failure_at=analysis.last_failure_at, last_flaky_evidence_at=last_evidence,
-        )
-        results.append({"test_case_id": test_id, **values})
-        summary.tests += 1
-        summary.by_status[verdict.status.value] += 1
+    since = now - config.lookback
+    memo = memo if memo is not None else AnalysisMemo(config, now)
+    runs = runs if runs is not None else RunCache(repository.id, since)
+    test_ids = sorted(set(test_ids))
+    histories = await load_histories(session, test_ids, since)
+    await runs.ensure(session, {code >> 2 for h in histories.values() for code in h.codes})
+    priors = await _load_priors(session, test_ids)
+    quarantine = await lock_quarantine_rows(session, repository.id, test_ids) if update_quarantine else {}
+    empty: tuple[int, ...] = ()
+    rows: list[tuple[Any, ...]] = []
+    by_status = summary.by_status
+    for test_id in test_ids:
+        history = histories.get(test_id)
+        prior = priors.get(test_id)
+        computed = memo.analyse(history.codes if history is not None else empty, prior, runs.runs)
+        verdict = computed.analysis.verdict
+        remembered = prior.last_flaky_evidence_at if prior is not None else None
+        last_evidence = verdict.last_flaky_evidence_at
+        if remembered is not None and (last_evidence is None or remembered > last_evidence):
+            last_evidence = remembered
+        rows.append(_row(test_id, computed, last_evidence))
+        by_status[verdict.status.value] += 1
         if keep_analyses:
-            summary.analyses[test_id] = analysis
+            summary.analyses[test_id] = computed.analysis
         if update_quarantine:
-            changed = _apply_quarantine(
+            action = _apply_quarantine(
                 session, repository.id, test_id, quarantine.get(test_id), verdict, config, now, last_evidence
             )
-            if changed == QuarantineAction.QUARANTINE:
+            if action is QuarantineAction.QUARANTINE:
                 summary.quarantined += 1
-            elif changed == QuarantineAction.RELEASE:
+            elif action is QuarantineAction.RELEASE:
                 summary.released += 1
-    await upsert_rows(session, FlakinessResult.__table__, results, ["test_case_id"])  # type: ignore[arg-type]
-    await session.flush()
+    summary.tests = len(test_ids)
+    await _write_results(session, repository.id, config, now, rows)
+    if update_quarantine:
+        await session.flush()
     return summary
 
 
@@ -182,7 +495,7 @@ def _apply_quarantine(
     repository_id: int,
     test_id: int,
     row: Quarantine | None,
-    verdict: object,
+    verdict: Verdict,
     config: AnalysisConfig,
     now: datetime,
     last_evidence: datetime | None,
@@ -191,23 +504,43 @@ def _apply_quarantine(
         QuarantineState(
             quarantined=row.quarantined,
             origin=QuarantineOrigin.AUTO if row.automatic else QuarantineOrigin.MANUAL,
-            since=row.since, reason=row.reason, actor=row.actor,
+            since=row.since,
+            reason=row.reason,
+            actor=row.actor,
         )
-        if row is not None else None
+        if row is not None
+        else None
     )
-    decision = decide_quarantine(verdict, current, config, now, last_evidence)  # type: ignore[arg-type]
+    decision = decide_quarantine(verdict, current, config, now, last_evidence)
     if not decision.changed:
         return decision.action
     automatic = decision.origin is QuarantineOrigin.AUTO
     if row is None:
-        session.add(Quarantine(test_case_id=test_id, repository_id=repository_id, quarantined=decision.quarantined,
-                               automatic=automatic, since=now, reason=decision.reason, actor=decision.actor))
+        session.add(
+            Quarantine(
+                test_case_id=test_id,
+                repository_id=repository_id,
+                quarantined=decision.quarantined,
+                automatic=automatic,
+                since=now,
+                reason=decision.reason,
+                actor=decision.actor,
+            )
+        )
     else:
         row.quarantined = decision.quarantined
         row.automatic = automatic
         row.since = now
         row.reason = decision.reason
         row.actor = decision.actor
-    session.add(QuarantineEvent(test_case_id=test_id, action=decision.action.value, automatic=automatic,
-                                reason=decision.reason, actor=decision.actor, at=now))
+    session.add(
+        QuarantineEvent(
+            test_case_id=test_id,
+            action=decision.action.value,
+            automatic=automatic,
+            reason=decision.reason,
+            actor=decision.actor,
+            at=now,
+        )
+    )
     return decision.action
