@@ -109,7 +109,7 @@ async def poll_repository(services: Services, job: PollingJob) -> dict[str, Any]
             )
             stored = {(int(a), int(b)) for a, b in rows.all()}
     enqueued = 0
-    limit = job.batch_size or services.settings.polling_batch_size * 10
+    limit = job.batch_size or services.settings.polling_batch_size
     for run in sorted(runs, key=lambda r: str(r.get("created_at"))):
         key = (int(run["id"]), int(run.get("run_attempt") or 1))
         if key in stored or enqueued >= limit:
