@@ -116,19 +116,22 @@ def _node_id(kind: str, ident: int) -> str:
 class RecordedRequest(tuple[str, str, dict[str, str]]):
     """One request the fake received: unpacks as `(method, path, headers)`.
 
-    `headers` has lower-case names. Also `.query` (the raw query string) and `.server`
-    (`"api"` or `"blob"`, the signed download host).
+    `headers` has lower-case names. Also `.query` (the raw query string), `.server`
+    (`"api"` or `"blob"`, the signed download host) and `.at` (epoch seconds when it arrived).
     """
 
     query: str
     server: str
+    at: float
 
     def __new__(
-        cls, method: str, path: str, headers: dict[str, str], query: str = "", server: str = "api"
+        cls, method: str, path: str, headers: dict[str, str], query: str = "", server: str = "api",
+        at: float | None = None,
     ) -> RecordedRequest:
         self = super().__new__(cls, (method, path, headers))
         self.query = query
         self.server = server
+        self.at = time.time() if at is None else at
         return self
 
     @property

@@ -3,7 +3,8 @@
 The adapter is the only place that knows bullmq's error protocol:
 - PayloadError / PermanentError -> UnrecoverableError: failed now, kept in the failed set (DLQ);
 - RateLimited -> the queue's limiter is set until GitHub's reset, the job is moved to delayed
-  without spending an attempt, and DelayedError tells bullmq not to complete or fail it;
+  without spending an attempt, and DelayedError tells bullmq not to complete or fail it (kind
+  "reserve": only the job is delayed, the queue keeps serving higher-priority work);
 - anything else propagates, and bullmq retries it with our capped, jittered backoff.
 """
 
@@ -130,7 +131,10 @@ class WorkerHost:
     async def _delay_for_rate_limit(self, name: QueueName, job: Job, token: str, exc: RateLimited) -> None:
         resume_ms = int(exc.resume_at.timestamp() * 1000)
         wait_ms = max(resume_ms - int(time.time() * 1000), 1)
-        await self.services.producer.queue(name).rateLimit(wait_ms)
+        # A reserve shortfall holds this (low-priority) job only: critical and high work must go on.
+        # A real limit (primary/secondary) holds the whole queue, so no other job calls GitHub first.
+        if exc.kind != "reserve":
+            await self.services.producer.queue(name).rateLimit(wait_ms)
         await job.moveToDelayed(resume_ms, token)
         log.warn(
             "job_rate_limited", resume_at=exc.resume_at.astimezone(UTC).isoformat(), wait_ms=wait_ms,
