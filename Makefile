@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-UV_VERSION := 0.9.13
+UV_VERSION := 0.13.9
 
 .PHONY: up test lint typecheck check services node-deps bench clean lock
 
