@@ -28,7 +28,8 @@ U+001F (the ASCII unit separator)::
 The separators U+001E and U+001F cannot occur in any XML 1.0 document (not even as character
 references), so the key is unambiguous without any escaping.
 
-Normalization removes what changes between runs of the same test (applied to every component):
+Normalization removes what changes between runs of the same test (applied to every component,
+except where noted):
 
 * ISO-8601 timestamps and dates (``2024-05-01T12:00:03.123Z``) -> ``<ts>``;
 * UUIDs -> ``<uuid>``; memory addresses (``0x7f3a9c2b1d60``) -> ``0x<addr>``;
@@ -39,7 +40,8 @@ Normalization removes what changes between runs of the same test (applied to eve
   ``/__w/<repo>/<repo>/``, ``D:\\a\\<repo>\\<repo>\\``, GitLab ``/builds/<group>/<project>/``,
   ``/github/workspace/``) -> removed; backslashes in paths become ``/``;
 * browser versions that Karma-style reporters put into suite names and classnames
-  (``Chrome Headless 120.0.6099.109 (Linux x86_64)``) -> ``Chrome Headless (Linux x86_64)``;
+  (``Chrome Headless 120.0.6099.109 (Linux x86_64)``) -> ``Chrome Headless (Linux x86_64)``
+  (suite names and classnames only: in a test's own name a version is meaningful);
 * runs of whitespace -> one space, leading/trailing whitespace stripped.
 
 Numbers in general are *kept*: parametrized names such as ``test_parse[1.2.3]`` or
@@ -69,9 +71,7 @@ MAX_KEY_CHARS = 512
 _SUBSTITUTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     # 2024-05-01T12:00:03.123+02:00, 2024-05-01 12:00:03, 2024-05-01
     (
-        re.compile(
-            r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
-        ),
+        re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"),
         "<ts>",
     ),
     (re.compile(r"\b[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b"), "<uuid>"),
@@ -109,27 +109,32 @@ _SPACES = re.compile(r"\s+")
 
 
 _BROWSER = re.compile(r"(?:Chrome|Chromium|Firefox|Safari|Edge|Electron|Opera|WebKit)[ _]\d")
+_DATE_OR_UUID = re.compile(r"\d{4}-\d\d-\d\d|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-")
+_PATH_MARKERS = re.compile(r"/tmp/|/var/|/home/runner/|/Users/runner/|/__w/|/builds/|/github/workspace/|:/")
 
 
-def _maybe_volatile(text: str) -> bool:
-    """Cheap pre-check: can any substitution touch `text`? (Plain substring tests: a combined
-    regex costs ~10 µs per name, this ~0.3 µs; most names are clean.)"""
-    return (
-        "-" in text  # dates, UUIDs
-        or "0x" in text
-        or ")" in text
-        or "]" in text
-        or "/" in text
-        or "\\" in text
-        or "  " in text
+def _maybe_volatile(text: str, browsers: bool) -> bool:
+    """Cheap pre-check: can any substitution touch `text`? Plain substring tests gate the few small
+    regexes (one combined regex costs ~10 µs per name; this ~0.3 µs, and most names are clean)."""
+    if "-" in text and _DATE_OR_UUID.search(text) is not None:
+        return True
+    if "0x" in text or "\\" in text:
+        return True
+    if "/" in text and _PATH_MARKERS.search(text) is not None:
+        return True
+    # a duration ends in a unit (s, ms, sec(s), seconds, m, min(s), minutes) before ) or ]
+    if "s)" in text or "s]" in text or "m)" in text or "m]" in text or "n)" in text or "n]" in text:
+        return True
+    if (
+        "  " in text
         or "\n" in text
         or "\t" in text
         or "\r" in text
         or text[0].isspace()
         or text[-1].isspace()
-        or ((" " in text or "_" in text)
-        and _BROWSER.search(text) is not None)
-    )
+    ):
+        return True
+    return browsers and _BROWSER.search(text) is not None
 
 
 def _normalize(text: str) -> str:
@@ -141,24 +146,33 @@ def _normalize(text: str) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _normalize_short(text: str) -> str:
-    return _normalize(text) if _maybe_volatile(text) else text
+def _normalize_cached(text: str) -> str:
+    return _normalize(text) if _maybe_volatile(text, True) else text
 
 
 def normalize(text: str) -> str:
-    """Remove the run-to-run volatile parts of one identity component (see the module docstring)."""
+    """Remove the run-to-run volatile parts of a suite name or classname (see the module docstring).
+    Cached: these repeat across the testcases of a report."""
     if not text:
         return ""
     if len(text) <= 200:
-        return _normalize_short(text)
-    return _normalize(text) if _maybe_volatile(text) else text
+        return _normalize_cached(text)
+    return _normalize(text) if _maybe_volatile(text, True) else text
+
+
+def normalize_name(text: str) -> str:
+    """`normalize` for testcase names and files: not cached (names rarely repeat), and without the
+    browser-version rule (Karma writes versions into suite names and classnames only)."""
+    if not text or not _maybe_volatile(text, False):
+        return text
+    return _normalize(text)
 
 
 def make_key(suite_path: str, classname: str, name: str, file: str | None) -> str:
     """The stable key of one test. `suite_path` must already be normalized (see `suite_path_of`)."""
     classname_n = normalize(classname)
-    file_part = normalize(file) if (file and not classname_n) else ""
-    key = f"{suite_path}{KEY_SEP}{classname_n}{KEY_SEP}{normalize(name)}{KEY_SEP}{file_part}"
+    file_part = normalize_name(file) if (file and not classname_n) else ""
+    key = f"{suite_path}{KEY_SEP}{classname_n}{KEY_SEP}{normalize_name(name)}{KEY_SEP}{file_part}"
     if len(key) > MAX_KEY_CHARS:
         digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         key = f"{key[: MAX_KEY_CHARS - 17]}#{digest}"

@@ -287,10 +287,11 @@ class _Ordinals:
 
 
 class _Suite:
-    __slots__ = ("counts", "depth", "path")
+    __slots__ = ("counts", "depth", "display", "path")
 
     def __init__(self, path: str, depth: int, counts: dict[str, int]) -> None:
         self.path = path
+        self.display = path.replace(SUITE_SEP, " / ")
         self.depth = depth
         self.counts = counts
 
@@ -521,9 +522,14 @@ def _walk(
             path = scope.path
             key = make_key(path, classname, name, file)
             reruns = this.reruns
-            suite = path.replace(SUITE_SEP, " / ") if path else ""
+            suite = scope.display
             if reruns is None:
-                ordinal = ordinals.take(path, scope.counts, key, 1)
+                counts = scope.counts
+                ordinal = counts.get(key, -1)
+                if ordinal < 0:
+                    ordinal = ordinals.take(path, counts, key, 1)
+                else:
+                    counts[key] = ordinal + 1
                 execution = new_execution(
                     key, suite, classname, name, file, line, outcome, duration, ordinal,
                     message, details, this.out, this.err,
@@ -621,9 +627,9 @@ def _walk(
         # Free what has been consumed: clear it, and drop the earlier siblings (cleared at their own
         # end, or never reported), so nothing piles up under a long-lived parent.
         el.clear(keep_tail=False)
-        if parent is not None:
-            while el.getprevious() is not None:
-                del parent[0]
+        # Every element is reported and freed, so at most one earlier sibling is left.
+        if parent is not None and el.getprevious() is not None:
+            del parent[0]
 
     if first:
         raise JUnitError(source, None, "no <testsuites>, <testsuite> or <testcase> element", E.NOT_JUNIT)
