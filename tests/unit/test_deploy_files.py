@@ -44,7 +44,9 @@ def test_configured_environment_variables_are_real_settings() -> None:
     configmap = yaml.safe_load((DEPLOY / "k8s" / "configmap.yaml").read_text())
     secret = yaml.safe_load((DEPLOY / "k8s" / "secret.example.yaml").read_text())
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
-    used = set(configmap["data"]) | set(secret["stringData"]) | set(compose["services"]["worker"]["environment"])
+    used = (
+        set(configmap["data"]) | set(secret["stringData"]) | set(compose["services"]["worker"]["environment"])
+    )
     assert used - known == set()
 
 
