@@ -108,7 +108,7 @@ _SUBSTITUTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
 _SPACES = re.compile(r"\s+")
 
 
-_BROWSER = re.compile(r"(?:Chrome|Chromium|Firefox|Safari|Edge|Electron|Opera|WebKit)[ _]\d")
+_BROWSER = re.compile(r"(?:Chrome|Chromium|Firefox|Safari|Edge|Electron|Opera|WebKit)(?:[ _]Headless)?[ _]\d")
 _DATE_OR_UUID = re.compile(r"\d{4}-\d\d-\d\d|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-")
 _PATH_MARKERS = re.compile(r"/tmp/|/var/|/home/runner/|/Users/runner/|/__w/|/builds/|/github/workspace/|:/")
 
