@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from flakeguard import __version__
 from flakeguard.metrics import QUEUE_DEPTH, REGISTRY
-from flakeguard.server import health, queues
+from flakeguard.server import health, queues, webhooks
 from flakeguard.services import Services
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ def create_api_app(
     app.state.started_at = time.time()
     app.include_router(health.router)
     app.include_router(queues.router)
+    app.include_router(webhooks.router)
     return app
 
 
