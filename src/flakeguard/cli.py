@@ -25,8 +25,12 @@ from flakeguard.logging import configure_logging, get_logger
 app = typer.Typer(help="FlakeGuard: finds flaky tests in GitHub Actions CI.", no_args_is_help=True)
 enqueue_app = typer.Typer(help="Put a job on a queue.", no_args_is_help=True)
 queues_app = typer.Typer(help="Inspect and manage the queues.", no_args_is_help=True)
+repos_app = typer.Typer(
+    help="Repositories FlakeGuard tracks (polling covers the active ones).", no_args_is_help=True
+)
 app.add_typer(enqueue_app, name="enqueue")
 app.add_typer(queues_app, name="queues")
+app.add_typer(repos_app, name="repos")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -250,6 +254,94 @@ def queues_resume(queue: str) -> None:
     name = (parse_queues(queue) or [])[0]
     run(lambda: _with_producer(settings, lambda p: p.queue(name).resume()))
     console.print(f"{name.value} resumed")
+
+
+async def _with_sessions(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from flakeguard.store.db import create_engine, session_factory
+
+    engine = create_engine(settings.async_database_url)
+    try:
+        async with session_factory(engine).begin() as session:
+            return await fn(session)
+    finally:
+        await engine.dispose()
+
+
+@repos_app.command("list")
+def repos_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Tracked repositories."""
+    settings = settings_or_exit()
+    from sqlalchemy import select
+
+    from flakeguard.store.models import Repository
+
+    async def fetch(session: Any) -> list[dict[str, Any]]:
+        rows = (
+            await session.execute(select(Repository).order_by(Repository.owner, Repository.name))
+        ).scalars()
+        return [
+            {
+                "repository": r.full_name,
+                "installationId": r.installation_id,
+                "defaultBranch": r.default_branch,
+                "active": r.active,
+            }
+            for r in rows
+        ]
+
+    repos = run(lambda: _with_sessions(settings, fetch))
+    if as_json:
+        console.print_json(data=repos)
+        return
+    table = Table("repository", "installation", "default branch", "active")
+    for r in repos:
+        table.add_row(
+            r["repository"], str(r["installationId"] or "-"), r["defaultBranch"] or "-", str(r["active"])
+        )
+    console.print(table)
+
+
+@repos_app.command("add")
+def repos_add(
+    repo: Annotated[str, typer.Argument(help="OWNER/NAME")],
+    installation_id: Annotated[int | None, typer.Option(help="GitHub App installation id")] = None,
+    default_branch: Annotated[str | None, typer.Option(help="The default branch (protected)")] = None,
+) -> None:
+    """Track a repository (polling then looks for its runs)."""
+    settings = settings_or_exit()
+    from flakeguard.store.repository import upsert_repository
+
+    owner, name = _split_repo(repo)
+
+    async def add(session: Any) -> None:
+        row = await upsert_repository(
+            session, owner, name, installation_id=installation_id, default_branch=default_branch
+        )
+        row.active = True
+
+    run(lambda: _with_sessions(settings, add))
+    console.print(f"tracking {owner}/{name}")
+
+
+@repos_app.command("remove")
+def repos_remove(repo: Annotated[str, typer.Argument(help="OWNER/NAME")]) -> None:
+    """Stop polling a repository; its history stays."""
+    settings = settings_or_exit()
+    from flakeguard.store.repository import get_repository
+
+    owner, name = _split_repo(repo)
+
+    async def deactivate(session: Any) -> bool:
+        row = await get_repository(session, owner, name)
+        if row is None:
+            return False
+        row.active = False
+        return True
+
+    if not run(lambda: _with_sessions(settings, deactivate)):
+        err_console.print(f"[red]{owner}/{name} is not tracked[/red]")
+        raise typer.Exit(1)
+    console.print(f"{owner}/{name} is no longer polled")
 
 
 for _module in (ingest_commands, quarantine_commands, recompute_commands, report_commands):

@@ -58,7 +58,7 @@ def configure_logging(level: str = "info", *, stream: Any = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.INFO) if numeric < logging.INFO else numeric)
     # Third-party chatter stays at warning unless we are tracing.
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "asyncio", "bullmq"):
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "asyncio", "bullmq", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING if numeric > logging.DEBUG else logging.DEBUG)
     structlog.configure(
         processors=[
