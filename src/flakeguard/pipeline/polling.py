@@ -2,8 +2,8 @@
 
 A job scheduler enqueues `poll_all` every POLLING_INTERVAL_MINUTES. `poll_all` refreshes the
 repositories the App is installed on and enqueues one `poll_repository` per active repository.
-`poll_repository` lists completed runs created since its cursor (minus an overlap, since runs can
-complete long after they were created) and enqueues `runs:ingest` for run attempts not yet stored.
+`poll_repository` lists completed runs created within the lookback (or since its cursor minus an
+overlap, after an outage; see `window_start`) and enqueues `runs:ingest` for run attempts not yet stored.
 The ingest job id dedups against the webhook's job for the same attempt.
 """
 
@@ -80,6 +80,21 @@ async def poll_all(services: Services, job: PollingJob) -> dict[str, Any]:
     return {"discovered": discovered, "repositories": len(repos)}
 
 
+def window_start(now: datetime, cursor: datetime | None, lookback_hours: int) -> datetime:
+    """Where the `created>=` window of a poll starts: the lookback, reaching further back to the
+    cursor minus the overlap after an outage; floored to the hour.
+
+    The flooring keeps the listing URL the same from poll to poll, so an unchanged repository costs
+    a 304 (free) instead of a full listing; `now - lookback` alone changed the URL on every poll.
+    The window never shrinks below the lookback: a re-run keeps its run's `created_at`, so re-runs
+    of runs created days ago are still found.
+    """
+    start = now - timedelta(hours=lookback_hours)
+    if cursor is not None:
+        start = min(start, cursor - OVERLAP)
+    return start.replace(minute=0, second=0, microsecond=0)
+
+
 async def poll_repository(services: Services, job: PollingJob) -> dict[str, Any]:
     assert job.repository is not None
     ref = job.repository
@@ -87,11 +102,7 @@ async def poll_repository(services: Services, job: PollingJob) -> dict[str, Any]
     async with services.sessions.begin() as session:
         repo = await upsert_repository(session, ref.owner, ref.repo, installation_id=ref.installation_id)
         cursor = await session.get(PollingCursor, repo.id)
-        since = (
-            (cursor.last_run_created_at - OVERLAP)
-            if cursor and cursor.last_run_created_at
-            else (now - timedelta(hours=job.lookback_hours))
-        )
+        since = window_start(now, cursor.last_run_created_at if cursor else None, job.lookback_hours)
         repo_id, installation_id = repo.id, repo.installation_id
     client = await services.github.client_for(ref.owner, ref.repo, installation_id)
     runs = await client.list_workflow_runs(
