@@ -74,7 +74,10 @@ def run_variant(name: str, path: Path) -> dict[str, float]:
 
 
 def baseline_rss_kb() -> float:
-    code = "import resource, flakeguard.junit, lxml.etree; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    code = (
+        "import resource, flakeguard.junit, lxml.etree;"
+        " print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
     return float(
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     )
@@ -130,9 +133,8 @@ def main() -> None:
         )
         for name, r in results.items():
             rate = r["n"] / r["s"]
-            print(
-                f"{name:<12} {rate:>12,.0f} {rate / base:>8.2f} {rate / jp:>15.2f} {r['peak_kb'] / 1024:>12.1f}"
-            )
+            peak_mb = r["peak_kb"] / 1024
+            print(f"{name:<12} {rate:>12,.0f} {rate / base:>8.2f} {rate / jp:>15.2f} {peak_mb:>12.1f}")
         ours_mem = results["ours"]["peak_kb"] / results["junitparser"]["peak_kb"]
         print(f"ours peak RSS / junitparser peak RSS: {ours_mem:.2f}")
         print(f"(python + lxml + flakeguard imported, nothing parsed: {baseline_rss_kb() / 1024:.1f} MB)")
