@@ -113,7 +113,11 @@ async def _job_state(settings: Settings, queue_name: str, job_id: str) -> str:
         {"connection": with_socket_timeout(str(settings.redis_url)), "prefix": settings.redis_prefix},
     )
     try:
-        return str(await queue.getJobState(job_id))
+        state = str(await queue.getJobState(job_id))
+        if state == "failed":
+            job = await queue.getJob(job_id)
+            return f"failed: {job.failedReason if job else '?'}"
+        return state
     finally:
         await queue.close()
 
@@ -133,9 +137,19 @@ def db_rows(settings: Settings, sql: str, *args: object) -> list[asyncpg.Record]
     return asyncio.run(go())
 
 
+def assert_no_secrets_in(log: Path, settings: Settings) -> None:
+    """The worker minted tokens (ghs_...) and signed JWTs with the App's key: none may be logged."""
+    text = log.read_text()
+    assert '"event": "job_completed"' in text  # the log is the real one, in JSON
+    assert settings.github_private_key is not None
+    key_body = settings.github_private_key.get_secret_value().splitlines()[1]
+    assert key_body not in text and "PRIVATE KEY" not in text
+    assert "ghs_" not in text and "eyJ" not in text
+
+
 def completed(settings: Settings, queue_name: str, job_id: str) -> bool:
     state = job_state(settings, queue_name, job_id)
-    assert state != "failed", f"{queue_name} job {job_id} failed"
+    assert not state.startswith("failed"), f"{queue_name} job {job_id} {state}"
     return state == "completed"
 
 
@@ -162,6 +176,8 @@ def test_a_run_flows_from_github_through_the_queues_into_postgresql_and_scores(
             60,
             "analysis of run 12345",
         )
+
+    assert_no_secrets_in(tmp_path / "worker.log", settings)
 
     runs = db_rows(
         settings, "SELECT run_id, branch, tests_total, executions_total FROM workflow_runs ORDER BY run_id"
