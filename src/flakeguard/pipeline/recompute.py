@@ -23,21 +23,33 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flakeguard.analysis import AnalysisConfig
+from flakeguard.config import Settings
 from flakeguard.jobs.errors import PermanentError
 from flakeguard.jobs.payloads import AnalysisConfigPayload, RecomputeScope, TestsRecomputeJob
 from flakeguard.pipeline.quarantine import resolve_tests
 from flakeguard.pipeline.scoring import AnalysisMemo, RunCache, ScoringSummary, analysis_config, score_tests
-from flakeguard.services import Services
 from flakeguard.store.models import Repository, TestCase
 from flakeguard.store.repository import chunked, get_repository
 
 ProgressFn = Callable[[int, int], Awaitable[None]]
 PAGE = 10_000
+
+
+class Database(Protocol):
+    """What a recompute needs: `flakeguard.services.Services` has it, and so does the CLI's database-only
+    stand-in (a direct `flakeguard recompute` needs no Redis)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
 
 
 def _compile(patterns: Sequence[str]) -> re.Pattern[str]:
@@ -76,7 +88,7 @@ async def select_tests(session: AsyncSession, repository_id: int, scope: Recompu
         ids.extend(int(row[0]) for row in rows if any(pattern.match(text) for text in row[1:]))
 
 
-def recompute_config(services: Services, repository: Repository, job: TestsRecomputeJob) -> AnalysisConfig:
+def recompute_config(services: Database, repository: Repository, job: TestsRecomputeJob) -> AnalysisConfig:
     """The analysis settings: `analysisConfig` with the job's own `lookbackDays` when the job sets it."""
     base = job.analysis_config or AnalysisConfigPayload()
     if "lookback_days" in job.model_fields_set or job.analysis_config is None:
@@ -100,7 +112,7 @@ class RecomputeResult:
 
 
 async def recompute_detailed(
-    services: Services,
+    services: Database,
     job: TestsRecomputeJob,
     *,
     progress: ProgressFn | None = None,
@@ -145,7 +157,7 @@ async def recompute_detailed(
 
 
 async def recompute(
-    services: Services,
+    services: Database,
     job: TestsRecomputeJob,
     *,
     progress: ProgressFn | None = None,

@@ -58,10 +58,11 @@ from flakeguard.store.models import (
 )
 from flakeguard.store.repository import chunked, upsert_rows
 
-# Executions are encoded as workflow_runs.id * 4 + outcome code (two bits).
-_OUTCOME_CODE = {Outcome.PASSED: 0, Outcome.FAILED: 1, Outcome.ERROR: 2, Outcome.SKIPPED: 3}
+# An execution is one int: workflow_runs.id << 12 | min(ordinal, 15) << 8 | the outcome's first letter
+# (ascii(): cheaper in PostgreSQL than a CASE over the text).
+_OUTCOME_CODE = {outcome: ord(outcome.value[0]) for outcome in Outcome}
 _CODE_OUTCOME = {code: outcome for outcome, code in _OUTCOME_CODE.items()}
-_SQL_OUTCOME_CODE = "CASE e.outcome WHEN 'passed' THEN 0 WHEN 'failed' THEN 1 WHEN 'error' THEN 2 ELSE 3 END"
+assert len(_CODE_OUTCOME) == len(Outcome)
 
 
 def analysis_config(
@@ -102,6 +103,7 @@ class RunCache:
         self.repository_id = repository_id
         self.since = since
         self.runs: dict[int, RunContext] = {}
+        self.observations: dict[int, Observation] = {}
         self._loaded = False
 
     async def _load(self, session: AsyncSession, ids: Sequence[int] | None) -> None:
@@ -144,8 +146,9 @@ class RunCache:
 
 @dataclass(frozen=True, slots=True)
 class TestHistory:
-    """One test's executions in the window: `codes` = workflow_runs.id * 4 + outcome code, ordered by
-    (run attempt row, source, ordinal)."""
+    """One test's executions in the window, encoded (`encode`) and sorted: by run attempt row, then by
+    ordinal within it (executions of one attempt from different report files tie on ordinal; the tie is
+    broken by outcome code, which is deterministic — which of them is "newer" is undefined anyway)."""
 
     __test__ = False
 
@@ -153,19 +156,38 @@ class TestHistory:
     codes: tuple[int, ...]
 
 
-def observations_of(codes: Sequence[int], runs: dict[int, RunContext]) -> list[Observation]:
-    """Observations from encoded executions; in one run attempt they are numbered 0, 1, ... (retries)."""
+_RUN_SHIFT = 12
+
+
+def encode(run_row: int, ordinal: int, outcome: Outcome) -> int:
+    return run_row << _RUN_SHIFT | min(ordinal, 15) << 8 | _OUTCOME_CODE[outcome]
+
+
+def run_rows_of(codes: Iterable[int]) -> set[int]:
+    return {code >> _RUN_SHIFT for code in codes}
+
+
+def observations_of(
+    codes: Sequence[int], runs: dict[int, RunContext], cache: dict[int, Observation] | None = None
+) -> list[Observation]:
+    """Observations from sorted codes; in one run attempt they are numbered 0, 1, ... (retries).
+
+    Observations are immutable, so one object per (run attempt, ordinal, outcome) is shared through `cache`.
+    """
+    cache = {} if cache is None else cache
     observations: list[Observation] = []
     previous_run = -1
     ordinal = 0
     for code in codes:
-        run_row = code >> 2
+        run_row = code >> _RUN_SHIFT
         ordinal = ordinal + 1 if run_row == previous_run else 0
         previous_run = run_row
-        run = runs[run_row]
-        observations.append(
-            Observation(
-                outcome=_CODE_OUTCOME[code & 3],
+        key = run_row << 14 | min(ordinal, 63) << 8 | code & 255
+        obs = cache.get(key)
+        if obs is None or obs.ordinal != ordinal:
+            run = runs[run_row]
+            obs = Observation(
+                outcome=_CODE_OUTCOME[code & 255],
                 started_at=run.started_at,
                 head_sha=run.head_sha,
                 branch=run.branch,
@@ -174,13 +196,18 @@ def observations_of(codes: Sequence[int], runs: dict[int, RunContext]) -> list[O
                 ordinal=ordinal,
                 run_failure_share=run.failure_share,
             )
-        )
+            if ordinal < 63:
+                cache[key] = obs
+        observations.append(obs)
     return observations
 
 
+# PostgreSQL gives << and | the same precedence: keep the parentheses. The aggregate is unordered:
+# sorting ~50 small ints per test in Python is cheaper than PostgreSQL's per-group sort of an ordered
+# aggregate (measured: 0.85 s -> 0.45 s for 1M executions).
 _PG_HISTORIES = f"""
 SELECT e.test_case_id,
-       array_agg(e.workflow_run_id * 4 + {_SQL_OUTCOME_CODE} ORDER BY e.workflow_run_id, e.source, e.ordinal)
+       array_agg((e.workflow_run_id << {_RUN_SHIFT}) | (least(e.ordinal, 15) << 8) | ascii(e.outcome))
 FROM test_executions e
 JOIN workflow_runs r ON r.id = e.workflow_run_id
 WHERE e.test_case_id = ANY($1::bigint[]) AND r.started_at >= $2
@@ -207,24 +234,24 @@ async def load_histories(
     if _is_postgres(session):
         conn = await _asyncpg(session)
         for test_id, codes in await conn.fetch(_PG_HISTORIES, list(test_ids), since):
+            codes.sort()
             histories[test_id] = TestHistory(test_id, tuple(codes))
         return histories
     grouped: dict[int, list[int]] = defaultdict(list)
     for part in chunked(test_ids, 900):
         result = await session.execute(
-            select(TestExecution.test_case_id, TestExecution.workflow_run_id, TestExecution.outcome)
-            .join(WorkflowRun, WorkflowRun.id == TestExecution.workflow_run_id)
-            .where(TestExecution.test_case_id.in_(part), WorkflowRun.started_at >= since)
-            .order_by(
+            select(
                 TestExecution.test_case_id,
                 TestExecution.workflow_run_id,
-                TestExecution.source,
                 TestExecution.ordinal,
+                TestExecution.outcome,
             )
+            .join(WorkflowRun, WorkflowRun.id == TestExecution.workflow_run_id)
+            .where(TestExecution.test_case_id.in_(part), WorkflowRun.started_at >= since)
         )
-        for test_id, run_row, outcome in result.all():
-            grouped[int(test_id)].append(int(run_row) * 4 + _OUTCOME_CODE[Outcome(outcome)])
-    return {test_id: TestHistory(test_id, tuple(codes)) for test_id, codes in grouped.items()}
+        for test_id, run_row, ordinal, outcome in result.all():
+            grouped[int(test_id)].append(encode(int(run_row), int(ordinal), Outcome(outcome)))
+    return {test_id: TestHistory(test_id, tuple(sorted(codes))) for test_id, codes in grouped.items()}
 
 
 async def load_observations(
@@ -233,8 +260,10 @@ async def load_observations(
     """Observations per test since `since` (for callers that want them, e.g. check-run rendering)."""
     histories = await load_histories(session, test_ids, since)
     runs = RunCache(repository_id, since)
-    await runs.ensure(session, {code >> 2 for h in histories.values() for code in h.codes})
-    return {test_id: observations_of(h.codes, runs.runs) for test_id, h in histories.items()}
+    await runs.ensure(session, run_rows_of(code for h in histories.values() for code in h.codes))
+    return {
+        test_id: observations_of(h.codes, runs.runs, runs.observations) for test_id, h in histories.items()
+    }
 
 
 # ----------------------------------------------------------------------------------- analysing
@@ -265,9 +294,7 @@ class AnalysisMemo:
     hits: int = 0
     misses: int = 0
 
-    def analyse(
-        self, history: tuple[int, ...], prior: _Prior | None, runs: dict[int, RunContext]
-    ) -> _Computed:
+    def analyse(self, history: tuple[int, ...], prior: _Prior | None, runs: RunCache) -> _Computed:
         key = (history, prior.status if prior else None, prior.statistically_flaky if prior else False)
         cached = self.entries.get(key)
         if cached is not None:
@@ -279,7 +306,9 @@ class AnalysisMemo:
             if prior is not None
             else None
         )
-        analysis = analyze_test(observations_of(history, runs), self.config, previous, self.now)
+        analysis = analyze_test(
+            observations_of(history, runs.runs, runs.observations), self.config, previous, self.now
+        )
         verdict = analysis.verdict
         evidence = json.dumps(
             {"reason": verdict.reason, "items": verdict.evidence_json()}, separators=(",", ":")
@@ -456,7 +485,7 @@ async def score_tests(
     runs = runs if runs is not None else RunCache(repository.id, since)
     test_ids = sorted(set(test_ids))
     histories = await load_histories(session, test_ids, since)
-    await runs.ensure(session, {code >> 2 for h in histories.values() for code in h.codes})
+    await runs.ensure(session, run_rows_of(code for h in histories.values() for code in h.codes))
     priors = await _load_priors(session, test_ids)
     quarantine = await lock_quarantine_rows(session, repository.id, test_ids) if update_quarantine else {}
     empty: tuple[int, ...] = ()
@@ -465,7 +494,7 @@ async def score_tests(
     for test_id in test_ids:
         history = histories.get(test_id)
         prior = priors.get(test_id)
-        computed = memo.analyse(history.codes if history is not None else empty, prior, runs.runs)
+        computed = memo.analyse(history.codes if history is not None else empty, prior, runs)
         verdict = computed.analysis.verdict
         remembered = prior.last_flaky_evidence_at if prior is not None else None
         last_evidence = verdict.last_flaky_evidence_at
