@@ -48,6 +48,31 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
     return event_dict
 
 
+class _Printer(structlog.PrintLogger):
+    """PrintLogger with a `trace` method (structlog knows no level below debug)."""
+
+    trace = structlog.PrintLogger.msg
+
+
+def _bound_logger_class(level: int) -> type[Any]:
+    """structlog's filtering logger for `level`, plus `trace()` which logs only at LOG_LEVEL=trace."""
+    base: type[Any] = structlog.make_filtering_bound_logger(max(level, logging.DEBUG))
+    enabled = level <= TRACE
+
+    def trace(self: Any, event: str, *args: Any, **kw: Any) -> Any:
+        if not enabled:
+            return None
+        return self._proxy_to_logger("trace", event, *args, **kw)
+
+    return type("FlakeGuardLogger", (base,), {"trace": trace})
+
+
+def _level_names(_: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The original's level names: trace, debug, info, warn, error, fatal."""
+    event_dict["level"] = {"warning": "warn", "critical": "fatal", "exception": "error"}.get(method, method)
+    return event_dict
+
+
 def configure_logging(level: str = "info", *, stream: Any = None) -> None:
     logging.addLevelName(TRACE, "TRACE")
     logging.addLevelName(FATAL, "FATAL")
@@ -63,14 +88,14 @@ def configure_logging(level: str = "info", *, stream: Any = None) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
+            _level_names,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             _redact,
             structlog.processors.JSONRenderer(),
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        wrapper_class=_bound_logger_class(numeric),
+        logger_factory=lambda *_: _Printer(stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
 
