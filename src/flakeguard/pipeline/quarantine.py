@@ -332,3 +332,15 @@ async def quarantine_history(
         )
         for r in (await session.execute(query)).all()
     ]
+
+
+def quarantine_json(
+    repository: str, entries: Sequence[QuarantineEntry], generated_at: datetime
+) -> JSONObject:
+    """The quarantine list as served by the API and `flakeguard quarantine list --json`."""
+    return {
+        "repository": repository,
+        "generated_at": generated_at.isoformat(),
+        "count": len(entries),
+        "tests": [entry.to_json() for entry in entries],
+    }

@@ -1,0 +1,271 @@
+"""The flakiness report of a repository: every test (or those with some statuses), by impact.
+
+Order (the stored counterpart of `flakeguard.analysis.report_sort_key`): impact descending (failures on
+otherwise green runs first), then broken, flaky, healthy, insufficient_data, then confidence and score
+descending, then the key. Tests that were never analysed are listed last as `insufficient_data`.
+
+Three renderings: JSON (the shape below, for tools), a rich table (terminals) and Markdown (PRs, wikis).
+
+    {"repository": "owner/name", "generated_at": ISO8601,
+     "tests": [{"key", "suite", "classname", "name", "file", "executions", "failures", "failure_rate",
+                "score", "status", "confidence", "evidence", "quarantined", "last_failure_at"}]}
+
+`evidence` is the stored explanation: {"reason": str, "items": [evidence objects]}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flakeguard.analysis import JSONObject, JSONValue, Status
+from flakeguard.junit.identity import display_name, display_suite
+from flakeguard.store.models import FlakinessResult, Quarantine, TestCase
+
+STATUS_ORDER = {
+    Status.BROKEN.value: 0,
+    Status.FLAKY.value: 1,
+    Status.HEALTHY.value: 2,
+    Status.INSUFFICIENT_DATA.value: 3,
+}
+NOT_ANALYSED: JSONObject = {"reason": "not analysed yet", "items": []}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    test_case_id: int
+    key: str
+    suite: str
+    classname: str
+    name: str
+    file: str | None
+    executions: int
+    failures: int
+    failure_rate: float
+    score: float | None
+    status: str
+    confidence: float
+    evidence: JSONValue
+    quarantined: bool
+    last_failure_at: datetime | None
+    impact: float
+    analysed: bool
+
+    def sort_key(self) -> tuple[float, int, float, float, str]:
+        return (
+            -self.impact,
+            STATUS_ORDER.get(self.status, 9),
+            -self.confidence,
+            -(self.score or 0.0),
+            self.key,
+        )
+
+    @property
+    def display(self) -> str:
+        return display_name(self.classname, self.name)
+
+    @property
+    def reason(self) -> str:
+        if isinstance(self.evidence, dict):
+            reason = self.evidence.get("reason")
+            if isinstance(reason, str):
+                return reason
+        return ""
+
+    def to_json(self) -> JSONObject:
+        return {
+            "key": self.key,
+            "suite": self.suite,
+            "classname": self.classname,
+            "name": self.name,
+            "file": self.file,
+            "executions": self.executions,
+            "failures": self.failures,
+            "failure_rate": self.failure_rate,
+            "score": self.score,
+            "status": self.status,
+            "confidence": self.confidence,
+            "evidence": self.evidence,
+            "quarantined": self.quarantined,
+            "last_failure_at": None if self.last_failure_at is None else self.last_failure_at.isoformat(),
+        }
+
+
+def parse_statuses(value: str | None) -> set[str] | None:
+    """`flaky,broken` -> {"flaky", "broken"}; None/empty -> None (every test). Raises ValueError."""
+    if not value:
+        return None
+    statuses = {part.strip().lower() for part in value.split(",") if part.strip()}
+    unknown = statuses - set(STATUS_ORDER)
+    if unknown:
+        raise ValueError(f"unknown status {', '.join(sorted(unknown))}; known: {', '.join(STATUS_ORDER)}")
+    return statuses
+
+
+async def build_report(
+    session: AsyncSession, repository_id: int, statuses: Collection[str] | None = None
+) -> list[ReportRow]:
+    query = (
+        select(
+            TestCase.id,
+            TestCase.key,
+            TestCase.suite,
+            TestCase.classname,
+            TestCase.name,
+            TestCase.file,
+            FlakinessResult.executions,
+            FlakinessResult.failures,
+            FlakinessResult.failure_rate,
+            FlakinessResult.score,
+            FlakinessResult.status,
+            FlakinessResult.confidence,
+            FlakinessResult.evidence,
+            FlakinessResult.last_failure_at,
+            FlakinessResult.impact,
+            Quarantine.quarantined,
+        )
+        .outerjoin(FlakinessResult, FlakinessResult.test_case_id == TestCase.id)
+        .outerjoin(Quarantine, Quarantine.test_case_id == TestCase.id)
+        .where(TestCase.repository_id == repository_id)
+    )
+    rows: list[ReportRow] = []
+    for r in (await session.execute(query)).all():
+        analysed = r.status is not None
+        status = r.status if analysed else Status.INSUFFICIENT_DATA.value
+        if statuses is not None and status not in statuses:
+            continue
+        rows.append(
+            ReportRow(
+                test_case_id=int(r.id),
+                key=r.key,
+                suite=r.suite,
+                classname=r.classname,
+                name=r.name,
+                file=r.file,
+                executions=int(r.executions or 0),
+                failures=int(r.failures or 0),
+                failure_rate=float(r.failure_rate or 0.0),
+                score=r.score,
+                status=status,
+                confidence=float(r.confidence or 0.0),
+                evidence=r.evidence if analysed else NOT_ANALYSED,
+                quarantined=bool(r.quarantined),
+                last_failure_at=r.last_failure_at,
+                impact=float(r.impact or 0.0),
+                analysed=analysed,
+            )
+        )
+    rows.sort(key=ReportRow.sort_key)
+    return rows
+
+
+def report_json(repository: str, rows: Sequence[ReportRow], generated_at: datetime) -> dict[str, Any]:
+    return {
+        "repository": repository,
+        "generated_at": generated_at.isoformat(),
+        "tests": [row.to_json() for row in rows],
+    }
+
+
+# ------------------------------------------------------------------------------------ rendering
+
+
+def shorten(text: str, width: int) -> str:
+    """Fit `text` in `width` characters, keeping its end (the test's own name) and cutting the middle."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return text[:width]
+    head = max(0, (width - 1) // 3)
+    tail = width - 1 - head
+    return f"{text[:head]}…{text[len(text) - tail :]}"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _opt(value: float | None, fmt: str = "{:.2f}") -> str:
+    return "–" if value is None else fmt.format(value)
+
+
+def _date(value: datetime | None) -> str:
+    return "–" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
+def render_markdown(repository: str, rows: Sequence[ReportRow], generated_at: datetime) -> str:
+    def cell(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    summary = ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if s in counts) or "no tests"
+    lines = [
+        f"## FlakeGuard report: {cell(repository)}",
+        "",
+        f"{len(rows)} tests ({summary}), generated {generated_at.isoformat(timespec='seconds')}, "
+        "sorted by impact (failures on otherwise green runs first).",
+        "",
+        "| # | Test | Status | Confidence | Score | Failures | Failure rate | Impact | Quarantined "
+        "| Last failure |",
+        "|--:|------|--------|-----------:|------:|---------:|-------------:|-------:|:-----------:"
+        "|--------------|",
+    ]
+    for index, row in enumerate(rows, 1):
+        suite = f" <sub>{cell(display_suite(row.suite))}</sub>" if row.suite else ""
+        lines.append(
+            f"| {index} | `{cell(shorten(row.display, 120))}`{suite} | {row.status} | {row.confidence:.2f} | "
+            f"{_opt(row.score)} | {row.failures}/{row.executions} | {_pct(row.failure_rate)} | "
+            f"{row.impact:.2f} | "
+            f"{'yes' if row.quarantined else ''} | {_date(row.last_failure_at)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+STATUS_STYLE = {"broken": "bold red", "flaky": "bold yellow", "healthy": "green", "insufficient_data": "dim"}
+
+
+def render_table(repository: str, rows: Sequence[ReportRow], generated_at: datetime, width: int) -> Any:
+    """A rich Table sized for a terminal `width` characters wide (the test name takes what is left)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    fixed = 4 + 17 + 5 + 6 + 9 + 7 + 7 + 3 + 16 + 3 * 10
+    name_width = max(24, width - fixed)
+    table = Table(
+        title=f"FlakeGuard · {repository} · {len(rows)} tests",
+        caption=f"sorted by impact · generated {generated_at.isoformat(timespec='seconds')}",
+        header_style="bold",
+        expand=False,
+        pad_edge=False,
+    )
+    table.add_column("#", justify="right", style="dim", no_wrap=True)
+    table.add_column("test", no_wrap=True, max_width=name_width)
+    table.add_column("status", no_wrap=True)
+    table.add_column("conf", justify="right", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("failures", justify="right", no_wrap=True)
+    table.add_column("rate", justify="right", no_wrap=True)
+    table.add_column("impact", justify="right", no_wrap=True)
+    table.add_column("Q", justify="center", no_wrap=True)
+    table.add_column("last failure", no_wrap=True)
+    for index, row in enumerate(rows, 1):
+        table.add_row(
+            str(index),
+            Text(shorten(row.display, name_width)),
+            Text(row.status, style=STATUS_STYLE.get(row.status, "")),
+            f"{row.confidence:.2f}",
+            _opt(row.score),
+            f"{row.failures}/{row.executions}",
+            _pct(row.failure_rate),
+            f"{row.impact:.2f}",
+            "yes" if row.quarantined else "",
+            _date(row.last_failure_at),
+        )
+    return table
