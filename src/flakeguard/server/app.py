@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from flakeguard import __version__
 from flakeguard.metrics import QUEUE_DEPTH, REGISTRY
-from flakeguard.server import health, queues, webhooks
+from flakeguard.server import health, quarantine, queues, webhooks
 from flakeguard.services import Services
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ def create_api_app(
     app.include_router(health.router)
     app.include_router(queues.router)
     app.include_router(webhooks.router)
+    app.include_router(quarantine.router)
     return app
 
 
