@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flakeguard.junit.identity import make_key
 from flakeguard.model import Outcome
@@ -101,3 +102,71 @@ class History:
             sha = "a" * 40 if same_sha else None
             await self.run({test: outcome, **{o: P for o in others}}, at=at, sha=sha, branch=branch)
         return at
+
+
+async def recompute_repo(
+    history: History,
+    now: datetime,
+    *,
+    scope: dict[str, object] | None = None,
+    update_quarantine: bool = False,
+    batch_size: int = 500,
+    lookback_days: int = 30,
+) -> Any:
+    """Run `tests:recompute` in-process for the history's repository with a fixed `now`."""
+    from flakeguard.jobs.payloads import TestsRecomputeJob
+    from flakeguard.pipeline.recompute import recompute_detailed
+
+    job = TestsRecomputeJob.model_validate({
+        "repository": {"owner": history.owner, "repo": history.name},
+        "recomputeScope": scope or {"type": "all"},
+        "batchSize": batch_size,
+        "lookbackDays": lookback_days,
+        "updateQuarantineStatus": update_quarantine,
+    })
+    return await recompute_detailed(history.services, job, now=now)
+
+
+async def results(history: History) -> dict[str, dict[str, Any]]:
+    """flakiness_results rows by test name."""
+    from sqlalchemy import select
+
+    from flakeguard.store.models import FlakinessResult, TestCase
+
+    async with history.services.sessions() as session:
+        rows = await session.execute(
+            select(TestCase.name, FlakinessResult)
+            .join(FlakinessResult, FlakinessResult.test_case_id == TestCase.id)
+            .where(TestCase.repository_id == history.repository_id)
+        )
+        return {
+            name: {c.key: getattr(r, c.key) for c in FlakinessResult.__table__.columns}
+            for name, r in rows.all()
+        }
+
+
+async def quarantine_state(history: History) -> dict[str, tuple[bool, bool]]:
+    """(quarantined, automatic) by test name, for tests with a quarantine row."""
+    from sqlalchemy import select
+
+    from flakeguard.store.models import Quarantine, TestCase
+
+    async with history.services.sessions() as session:
+        rows = await session.execute(
+            select(TestCase.name, Quarantine.quarantined, Quarantine.automatic)
+            .join(Quarantine, Quarantine.test_case_id == TestCase.id)
+            .where(TestCase.repository_id == history.repository_id)
+        )
+        return {name: (bool(q), bool(a)) for name, q, a in rows.all()}
+
+
+async def test_id(history: History, name: str) -> int:
+    from sqlalchemy import select
+
+    from flakeguard.store.models import TestCase
+
+    async with history.services.sessions() as session:
+        value = await session.execute(
+            select(TestCase.id).where(TestCase.repository_id == history.repository_id, TestCase.name == name)
+        )
+        return int(value.scalar_one())
