@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flakeguard.model import TestExecution as ParsedExecution
+from flakeguard.store.bulk import bulk_store_executions, supports_bulk
 from flakeguard.store.models import Repository, TestCase, TestExecution, WorkflowRun, utcnow
 
 T = TypeVar("T")
@@ -198,8 +199,18 @@ async def store_executions(
     *,
     chunk_size: int = CHUNK,
 ) -> StoredCounts:
-    """Store (source, execution) pairs of one run attempt; idempotent on (run, test, source, ordinal)."""
+    """Store (source, execution) pairs of one run attempt; idempotent on (run, test, source, ordinal).
+
+    On PostgreSQL (asyncpg) through COPY and set-based inserts (`flakeguard.store.bulk`); elsewhere
+    (SQLite) in chunked multi-row INSERTs."""
     counts = StoredCounts()
+    if supports_bulk(session):
+        seen, inserted, test_ids, failed_count = await bulk_store_executions(
+            session, repository_id, workflow_run_row_id, executions
+        )
+        counts.executions_seen, counts.executions_inserted = seen, inserted
+        counts.test_case_ids, counts.tests, counts.failed_tests = test_ids, len(test_ids), failed_count
+        return counts
     failed: set[int] = set()
     for part in chunked(executions, chunk_size):
         ids = await ensure_test_cases(session, repository_id, [e for _, e in part])
