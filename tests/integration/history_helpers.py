@@ -63,18 +63,37 @@ class History:
         if run_id is None:
             self._next_run += 1
             run_id = self._next_run
-        info = RunInfo(run_id=run_id, run_attempt=attempt, head_sha=sha or f"{run_id:040x}", branch=branch,
-                       event="push", conclusion="success", started_at=at, workflow_name="ci")
+        info = RunInfo(
+            run_id=run_id,
+            run_attempt=attempt,
+            head_sha=sha or f"{run_id:040x}",
+            branch=branch,
+            event="push",
+            conclusion="success",
+            started_at=at,
+            workflow_name="ci",
+        )
         executions: list[tuple[str, Parsed]] = []
         for test, value in outcomes.items():
             seq = [value] if isinstance(value, Outcome) else list(value)
             classname = self.classnames.get(test, "tests.Suite")
             for ordinal, outcome in enumerate(seq):
-                executions.append(("junit.xml", Parsed(
-                    key=key_of(test, classname), suite="suite", classname=classname, name=test,
-                    file=f"tests/{classname.rsplit('.', 1)[-1].lower()}.py", line=1, outcome=outcome,
-                    duration_s=0.01, ordinal=ordinal,
-                )))
+                executions.append(
+                    (
+                        "junit.xml",
+                        Parsed(
+                            key=key_of(test, classname),
+                            suite="suite",
+                            classname=classname,
+                            name=test,
+                            file=f"tests/{classname.rsplit('.', 1)[-1].lower()}.py",
+                            line=1,
+                            outcome=outcome,
+                            duration_s=0.01,
+                            ordinal=ordinal,
+                        ),
+                    )
+                )
         async with self.services.sessions.begin() as session:
             row_id = await record_run(session, self.repository_id, info)
             await store_executions(session, self.repository_id, row_id, executions)
@@ -117,13 +136,15 @@ async def recompute_repo(
     from flakeguard.jobs.payloads import TestsRecomputeJob
     from flakeguard.pipeline.recompute import recompute_detailed
 
-    job = TestsRecomputeJob.model_validate({
-        "repository": {"owner": history.owner, "repo": history.name},
-        "recomputeScope": scope or {"type": "all"},
-        "batchSize": batch_size,
-        "lookbackDays": lookback_days,
-        "updateQuarantineStatus": update_quarantine,
-    })
+    job = TestsRecomputeJob.model_validate(
+        {
+            "repository": {"owner": history.owner, "repo": history.name},
+            "recomputeScope": scope or {"type": "all"},
+            "batchSize": batch_size,
+            "lookbackDays": lookback_days,
+            "updateQuarantineStatus": update_quarantine,
+        }
+    )
     return await recompute_detailed(history.services, job, now=now)
 
 
@@ -160,7 +181,7 @@ async def quarantine_state(history: History) -> dict[str, tuple[bool, bool]]:
         return {name: (bool(q), bool(a)) for name, q, a in rows.all()}
 
 
-async def test_id(history: History, name: str) -> int:
+async def case_id(history: History, name: str) -> int:
     from sqlalchemy import select
 
     from flakeguard.store.models import TestCase

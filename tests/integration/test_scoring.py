@@ -17,7 +17,7 @@ from flakeguard.model import Outcome
 from flakeguard.pipeline.analyze import analyze_run
 from flakeguard.pipeline.scoring import load_observations
 
-from .history_helpers import F, History, P, T0, recompute_repo, results
+from .history_helpers import T0, F, History, P, recompute_repo, results
 
 pytestmark = pytest.mark.integration
 HOUR = timedelta(hours=1)
@@ -97,7 +97,9 @@ async def test_in_run_retry_is_flaky_and_ordinals_are_kept(services) -> None:
     assert row["status"] == "flaky" and row["evidence"]["items"][0]["scope"] == "in_run_retry"
     async with services.sessions() as session:
         test = (await results(h))["retry"]["test_case_id"]
-        observations = (await load_observations(session, h.repository_id, [test], T0 - timedelta(days=1)))[test]
+        observations = (await load_observations(session, h.repository_id, [test], T0 - timedelta(days=1)))[
+            test
+        ]
     retry = sorted((o for o in observations if o.run_id == 88), key=lambda o: o.ordinal)
     assert [(o.ordinal, o.outcome) for o in retry] == [(0, Outcome.FAILED), (1, Outcome.PASSED)]
 
