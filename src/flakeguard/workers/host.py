@@ -115,8 +115,11 @@ class WorkerHost:
             final = job.attemptsMade + 1 >= attempts
             JOBS_PROCESSED.labels(name.value, "failed" if final else "retried").inc()
             log.warn(
-                "job_attempt_failed", error=str(exc), error_type=type(exc).__name__,
-                final_attempt=final, attempts=attempts,
+                "job_attempt_failed",
+                error=str(exc),
+                error_type=type(exc).__name__,
+                final_attempt=final,
+                attempts=attempts,
             )
             raise
         else:
@@ -137,7 +140,9 @@ class WorkerHost:
             await self.services.producer.queue(name).rateLimit(wait_ms)
         await job.moveToDelayed(resume_ms, token)
         log.warn(
-            "job_rate_limited", resume_at=exc.resume_at.astimezone(UTC).isoformat(), wait_ms=wait_ms,
+            "job_rate_limited",
+            resume_at=exc.resume_at.astimezone(UTC).isoformat(),
+            wait_ms=wait_ms,
             kind=getattr(exc, "kind", None),
         )
 
@@ -158,4 +163,3 @@ class WorkerHost:
 
 def _summary(result: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if isinstance(v, int | float | str | bool) and k != "error"}
-
