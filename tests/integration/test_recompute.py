@@ -19,7 +19,7 @@ from flakeguard.jobs.errors import PermanentError
 from flakeguard.services import Services
 from flakeguard.store.models import QuarantineEvent
 
-from .history_helpers import F, History, P, T0, case_id, recompute_repo, results
+from .history_helpers import T0, F, History, P, case_id, recompute_repo, results
 
 pytestmark = pytest.mark.integration
 HOUR = timedelta(hours=1)
