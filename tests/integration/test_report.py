@@ -15,7 +15,7 @@ from flakeguard.pipeline.quarantine import quarantine_tests
 from flakeguard.pipeline.report import build_report, parse_statuses, render_markdown, report_json, shorten
 from flakeguard.services import Services
 
-from .history_helpers import F, History, P, T0, case_id, recompute_repo
+from .history_helpers import T0, F, History, P, case_id, recompute_repo
 
 pytestmark = pytest.mark.integration
 HOUR = timedelta(hours=1)
