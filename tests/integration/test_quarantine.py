@@ -56,7 +56,7 @@ async def events(h: History) -> list[tuple[str, bool, str]]:
     return [(e.action, e.automatic, e.actor) for e in reversed(history)]
 
 
-async def test_auto_quarantine_above_the_floor_and_release_after_the_quiet_period(services) -> None:
+async def test_auto_quarantine_above_the_floor_and_release_after_the_quiet_period(services: Services) -> None:
     h = await History(services).create()
     last_flake = await flaky_history(h)
     # without updateQuarantineStatus nothing is quarantined
@@ -88,7 +88,7 @@ async def test_auto_quarantine_above_the_floor_and_release_after_the_quiet_perio
     ]
 
 
-async def test_below_the_confidence_floor_is_not_quarantined(services) -> None:
+async def test_below_the_confidence_floor_is_not_quarantined(services: Services) -> None:
     h = await History(services).create()
     at = await h.series("once", [P] * 60, step=timedelta(hours=4))
     await h.run({"once": [F, P], **{o: P for o in OTHERS}}, at=at + HOUR)  # one flake in 61 runs
@@ -98,7 +98,7 @@ async def test_below_the_confidence_floor_is_not_quarantined(services) -> None:
     assert await quarantine_state(h) == {}
 
 
-async def test_manual_quarantine_is_never_released_automatically(services) -> None:
+async def test_manual_quarantine_is_never_released_automatically(services: Services) -> None:
     h = await History(services).create()
     at = await h.series("muted", [P] * 6)
     async with services.sessions.begin() as session:
@@ -118,7 +118,7 @@ async def test_manual_quarantine_is_never_released_automatically(services) -> No
     assert await events(h) == [("quarantine", False, "alice")]
 
 
-async def test_manual_release_is_not_fought_until_new_flaky_evidence(services) -> None:
+async def test_manual_release_is_not_fought_until_new_flaky_evidence(services: Services) -> None:
     h = await History(services).create()
     last_flake = await flaky_history(h)
     await recompute_repo(h, last_flake + HOUR, update_quarantine=True)
@@ -147,7 +147,7 @@ async def test_manual_release_is_not_fought_until_new_flaky_evidence(services) -
     ]
 
 
-async def test_broken_is_never_quarantined_and_leaves_an_auto_quarantine(services) -> None:
+async def test_broken_is_never_quarantined_and_leaves_an_auto_quarantine(services: Services) -> None:
     h = await History(services).create()
     last_flake = await flaky_history(h, "breaks")
     at = await h.series("always", [F] * 6, start=last_flake - 5 * DAY)
@@ -163,7 +163,7 @@ async def test_broken_is_never_quarantined_and_leaves_an_auto_quarantine(service
     assert await quarantine_state(h) == {"breaks": (False, True)}
 
 
-async def test_manual_changes_count_only_real_changes_and_resolve_keys(services) -> None:
+async def test_manual_changes_count_only_real_changes_and_resolve_keys(services: Services) -> None:
     h = await History(services).create()
     await h.run({"a": P, "b": F}, at=T0)
     async with services.sessions.begin() as session:

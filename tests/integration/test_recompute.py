@@ -61,7 +61,7 @@ async def snapshot(services: Services) -> tuple[list[Any], list[Any], int]:
     return [tuple(r) for r in fr], [tuple(r) for r in q], events
 
 
-async def test_running_it_twice_gives_the_same_result(services) -> None:
+async def test_running_it_twice_gives_the_same_result(services: Services) -> None:
     h, now = await suite(services)
     first = await recompute_repo(h, now, update_quarantine=True, batch_size=2)
     after_first = await snapshot(services)
@@ -99,21 +99,21 @@ async def test_running_it_twice_gives_the_same_result(services) -> None:
         ({"type": "test_pattern", "patterns": ["nothing*"]}, set()),
     ],
 )
-async def test_scopes(services, scope: dict[str, Any], expected: set[str]) -> None:
+async def test_scopes(services: Services, scope: dict[str, Any], expected: set[str]) -> None:
     h, now = await suite(services)
     result = await recompute_repo(h, now, scope=scope, batch_size=2)
     assert set(await results(h)) == expected
     assert result.selected == len(expected) == result.summary.tests
 
 
-async def test_specific_tests_by_id_and_by_key(services) -> None:
+async def test_specific_tests_by_id_and_by_key(services: Services) -> None:
     h, now = await suite(services)
     refs = [str(await case_id(h, "test_query")), h.key("test_render"), "no-such-test"]
     result = await recompute_repo(h, now, scope={"type": "specific_tests", "testIds": refs})
     assert set(await results(h)) == {"test_query", "test_render"} and result.selected == 2
 
 
-async def test_a_scope_without_patterns_or_ids_is_refused(services) -> None:
+async def test_a_scope_without_patterns_or_ids_is_refused(services: Services) -> None:
     h, now = await suite(services)
     with pytest.raises(PermanentError):
         await recompute_repo(h, now, scope={"type": "class_pattern"})
@@ -121,7 +121,7 @@ async def test_a_scope_without_patterns_or_ids_is_refused(services) -> None:
         await recompute_repo(h, now, scope={"type": "specific_tests"})
 
 
-async def test_lookback_days_bounds_the_history(services) -> None:
+async def test_lookback_days_bounds_the_history(services: Services) -> None:
     h, now = await suite(services)  # 12 runs over 2.75 days
     await recompute_repo(h, now, lookback_days=30)
     assert (await results(h))["test_logout"]["executions"] == 12
@@ -130,7 +130,7 @@ async def test_lookback_days_bounds_the_history(services) -> None:
     assert row["executions"] == 4 and row["lookback_days"] == 2
 
 
-async def test_progress_is_reported_per_batch(services) -> None:
+async def test_progress_is_reported_per_batch(services: Services) -> None:
     from flakeguard.jobs.payloads import TestsRecomputeJob
     from flakeguard.pipeline.recompute import recompute
 

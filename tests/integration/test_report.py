@@ -59,7 +59,7 @@ async def suite(services: Services) -> History:
     return h
 
 
-async def test_json_shape_and_impact_order(services) -> None:
+async def test_json_shape_and_impact_order(services: Services) -> None:
     h = await suite(services)
     async with services.sessions() as session:
         rows = await build_report(session, h.repository_id)
@@ -97,7 +97,7 @@ async def test_json_shape_and_impact_order(services) -> None:
     assert by_name["never_run"]["evidence"]["reason"] == "not analysed yet"
 
 
-async def test_status_filter(services) -> None:
+async def test_status_filter(services: Services) -> None:
     h = await suite(services)
     async with services.sessions() as session:
         broken = await build_report(session, h.repository_id, parse_statuses("broken"))
@@ -116,7 +116,7 @@ def test_shorten_keeps_the_end() -> None:
     assert len(cut) == 40 and cut.endswith("test_the_important_part") and "…" in cut
 
 
-async def test_markdown_is_a_table(services) -> None:
+async def test_markdown_is_a_table(services: Services) -> None:
     h = await suite(services)
     async with services.sessions() as session:
         rows = await build_report(session, h.repository_id)

@@ -16,6 +16,7 @@ from flakeguard.jobs.payloads import RunsAnalyzeJob
 from flakeguard.model import Outcome
 from flakeguard.pipeline.analyze import analyze_run
 from flakeguard.pipeline.scoring import load_observations
+from flakeguard.services import Services
 
 from .history_helpers import T0, F, History, P, recompute_repo, results
 
@@ -30,7 +31,7 @@ def kinds(row: dict[str, object]) -> list[str]:
     return [item["kind"] for item in evidence["items"]]
 
 
-async def test_alternating_history_scores_as_worked_out_by_hand(services) -> None:
+async def test_alternating_history_scores_as_worked_out_by_hand(services: Services) -> None:
     h = await History(services).create()
     # oldest first P F P F ... F: newest first F P F P F P F P F P over 10 commits on main
     last = await h.series("alternating", [P, F] * 5)
@@ -49,7 +50,7 @@ async def test_alternating_history_scores_as_worked_out_by_hand(services) -> Non
     assert row["last_failure_at"] == last
 
 
-async def test_always_failing_is_broken_not_flaky(services) -> None:
+async def test_always_failing_is_broken_not_flaky(services: Services) -> None:
     h = await History(services).create()
     last = await h.series("always_fails", [F] * 6)
     await recompute_repo(h, last + HOUR)
@@ -62,7 +63,7 @@ async def test_always_failing_is_broken_not_flaky(services) -> None:
     assert row["confidence"] == pytest.approx(1 - 1 / 7)
 
 
-async def test_fixed_then_stable_is_healthy(services) -> None:
+async def test_fixed_then_stable_is_healthy(services: Services) -> None:
     h = await History(services).create()
     last = await h.series("fixed", [F, F, F] + [P] * 7)
     await recompute_repo(h, last + HOUR)
@@ -72,7 +73,7 @@ async def test_fixed_then_stable_is_healthy(services) -> None:
     assert "regression_episodes" in kinds(row)
 
 
-async def test_one_flake_on_the_same_sha_is_flaky(services) -> None:
+async def test_one_flake_on_the_same_sha_is_flaky(services: Services) -> None:
     h = await History(services).create()
     last = await h.series("flake", [P] * 5)
     others = {o: P for o in OTHERS}
@@ -88,7 +89,7 @@ async def test_one_flake_on_the_same_sha_is_flaky(services) -> None:
     assert row["last_flaky_evidence_at"] == last + HOUR
 
 
-async def test_in_run_retry_is_flaky_and_ordinals_are_kept(services) -> None:
+async def test_in_run_retry_is_flaky_and_ordinals_are_kept(services: Services) -> None:
     h = await History(services).create()
     last = await h.series("retry", [P] * 5)
     await h.run({"retry": [F, P], **{o: P for o in OTHERS}}, at=last + HOUR, run_id=88)
@@ -104,7 +105,7 @@ async def test_in_run_retry_is_flaky_and_ordinals_are_kept(services) -> None:
     assert [(o.ordinal, o.outcome) for o in retry] == [(0, Outcome.FAILED), (1, Outcome.PASSED)]
 
 
-async def test_infrastructure_outage_gives_no_evidence(services) -> None:
+async def test_infrastructure_outage_gives_no_evidence(services: Services) -> None:
     h = await History(services).create()
     last = await h.series("victim", [P] * 6)
     # every test of this run fails: 100 % > 80 % -> an infrastructure failure
@@ -118,7 +119,7 @@ async def test_infrastructure_outage_gives_no_evidence(services) -> None:
     assert row["impact"] == 0.0  # an outage weighs nothing
 
 
-async def test_fewer_runs_than_the_threshold_is_insufficient_data(services) -> None:
+async def test_fewer_runs_than_the_threshold_is_insufficient_data(services: Services) -> None:
     h = await History(services).create()
     last = await h.series("new_test", [P, F, P])
     await recompute_repo(h, last + HOUR)
@@ -128,7 +129,7 @@ async def test_fewer_runs_than_the_threshold_is_insufficient_data(services) -> N
     assert row["executions"] == 3 and row["failures"] == 1
 
 
-async def test_hysteresis_across_consecutive_analyses(services) -> None:
+async def test_hysteresis_across_consecutive_analyses(services: Services) -> None:
     h = await History(services).create()
     # 20 main commits with two isolated failures = 10 %: flaky by statistics
     pattern = [P] * 4 + [F] + [P] * 9 + [F] + [P] * 5
@@ -148,7 +149,7 @@ async def test_hysteresis_across_consecutive_analyses(services) -> None:
     assert cleared["status"] == "healthy" and cleared["statistically_flaky"] is False
 
 
-async def test_stored_results_equal_the_pure_analysis(services) -> None:
+async def test_stored_results_equal_the_pure_analysis(services: Services) -> None:
     """The store's encoding of histories loses nothing: same result as analyze_test on the observations."""
     h = await History(services).create()
     last = await h.series("mixed", [P, F, P, P, F, P, P, P, F, P])
@@ -168,7 +169,7 @@ async def test_stored_results_equal_the_pure_analysis(services) -> None:
     assert row["impact"] == pytest.approx(expected.impact)
 
 
-async def test_analyze_run_scores_the_tests_of_one_run(services) -> None:
+async def test_analyze_run_scores_the_tests_of_one_run(services: Services) -> None:
     h = await History(services).create()
     for i in range(5):
         await h.run({"a": P, "b": F if i % 2 else P, "c": [F, P]}, at=T0 + i * HOUR, run_id=5 + i)
