@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO, cast
 
@@ -149,7 +150,7 @@ async def ingest_run(services: Services, job: RunsIngestJob) -> IngestResult:
             except ArtifactExpired:
                 result.artifacts_expired += 1
             except ArtifactTooLarge as exc:
-                _refuse(
+                refuse(
                     result,
                     Refusal(
                         artifact=str(artifact["name"]),
@@ -187,7 +188,8 @@ async def ingest_run(services: Services, job: RunsIngestJob) -> IngestResult:
     return result
 
 
-def _refuse(result: IngestResult, refusal: Refusal) -> None:
+def refuse(result: IngestResult, refusal: Refusal) -> None:
+    """Record a refused archive or report: in the result, the metric and the log."""
     result.refused.append(refusal)
     JUNIT_REFUSED.labels(refusal.reason_code).inc()
     log.warn(
@@ -211,9 +213,21 @@ async def _store_artifact(
 ) -> None:
     """Store the artifact report by report; the CPU-bound reading runs in a thread."""
     reports = iter_artifact(archive, artifact=artifact, archive_limits=limits[0], parse_limits=limits[1])
+    await store_reports(session, repository_id, run_row, reports, result)
+
+
+async def store_reports(
+    session: AsyncSession,
+    repository_id: int,
+    run_row: int,
+    reports: Iterator[MemberReport | Refusal],
+    result: IngestResult,
+) -> None:
+    """Pull reports (from `iter_artifact`, or plain files read by `read_report`) in a worker thread,
+    one at a time, storing each accepted one and counting each refusal; shared with local ingest."""
     while (item := await asyncio.to_thread(next, reports, None)) is not None:
         if isinstance(item, Refusal):
-            _refuse(result, item)
+            refuse(result, item)
             continue
         assert isinstance(item, MemberReport)
         counts = await store_executions(
@@ -224,4 +238,4 @@ async def _store_artifact(
         result.executions_new += counts.executions_inserted
 
 
-__all__ = ["IngestResult", "RunInfo", "ingest_run"]
+__all__ = ["IngestResult", "RunInfo", "ingest_run", "refuse", "store_reports"]
