@@ -18,6 +18,8 @@ The run attempts of the lookback window and an exact memo of the analysis are sh
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fnmatch
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,7 +35,15 @@ from flakeguard.config import Settings
 from flakeguard.jobs.errors import PermanentError
 from flakeguard.jobs.payloads import AnalysisConfigPayload, RecomputeScope, TestsRecomputeJob
 from flakeguard.pipeline.quarantine import resolve_tests
-from flakeguard.pipeline.scoring import AnalysisMemo, RunCache, ScoringSummary, analysis_config, score_tests
+from flakeguard.pipeline.scoring import (
+    AnalysisMemo,
+    RunCache,
+    ScoringSummary,
+    TestHistory,
+    analysis_config,
+    load_histories,
+    score_tests,
+)
 from flakeguard.store.models import Repository, TestCase
 from flakeguard.store.repository import chunked, get_repository
 
@@ -136,23 +146,47 @@ async def recompute_detailed(
     done = 0
     if progress is not None:
         await progress(0, total)
-    for batch in chunked(test_ids, job.batch_size):
-        async with services.sessions.begin() as session:
-            summary.merge(
-                await score_tests(
-                    session,
-                    repository,
-                    batch,
-                    config,
-                    now,
-                    update_quarantine=update_quarantine,
-                    memo=memo,
-                    runs=runs,
-                )
-            )
-        done += len(batch)
-        if progress is not None:
-            await progress(done, total)
+    batches = list(chunked(test_ids, job.batch_size))
+    async with services.sessions() as reader:
+        # Pipelined: the next batch's histories are fetched (PostgreSQL works on them on its own core)
+        # while this batch is analysed and written in its own transaction.
+        async def fetch(batch: list[int]) -> dict[int, TestHistory]:
+            try:
+                return await load_histories(reader, batch, runs.since)
+            finally:
+                await reader.rollback()  # no transaction left idle between batches
+
+        def prefetch(index: int) -> asyncio.Task[dict[int, TestHistory]] | None:
+            return asyncio.ensure_future(fetch(batches[index])) if index < len(batches) else None
+
+        pending = prefetch(0)
+        try:
+            for index, batch in enumerate(batches):
+                assert pending is not None
+                histories = await pending
+                pending = prefetch(index + 1)
+                async with services.sessions.begin() as session:
+                    summary.merge(
+                        await score_tests(
+                            session,
+                            repository,
+                            batch,
+                            config,
+                            now,
+                            update_quarantine=update_quarantine,
+                            memo=memo,
+                            runs=runs,
+                            histories=histories,
+                        )
+                    )
+                done += len(batch)
+                if progress is not None:
+                    await progress(done, total)
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pending
     return RecomputeResult(summary, total, memo.misses, memo.hits)
 
 

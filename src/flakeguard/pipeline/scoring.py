@@ -342,8 +342,19 @@ class ScoringSummary:
         }
 
 
+_PG_PRIORS = """
+SELECT test_case_id, status, statistically_flaky, last_flaky_evidence_at
+FROM flakiness_results WHERE test_case_id = ANY($1::bigint[])
+"""
+
+
 async def _load_priors(session: AsyncSession, test_ids: Sequence[int]) -> dict[int, _Prior]:
     priors: dict[int, _Prior] = {}
+    if _is_postgres(session):  # raw: ~10x cheaper than the ORM result path for 20k rows
+        conn = await _asyncpg(session)
+        for test_id, status, stat, last in await conn.fetch(_PG_PRIORS, list(test_ids)):
+            priors[test_id] = _Prior(status, stat, last)
+        return priors
     for part in chunked(test_ids, 5000):
         result = await session.execute(
             select(
@@ -471,11 +482,13 @@ async def score_tests(
     keep_analyses: bool = False,
     memo: AnalysisMemo | None = None,
     runs: RunCache | None = None,
+    histories: dict[int, TestHistory] | None = None,
 ) -> ScoringSummary:
     """Analyse these tests of `repository` and store the results (and quarantine changes).
 
     A recompute passes the same `memo` and `runs` to every batch; they must have been made for the
-    same `config`, `now` and repository.
+    same `config`, `now` and repository. `histories` may be preloaded (`load_histories` with
+    `now - config.lookback`), so a caller can fetch the next batch while this one is analysed.
     """
     summary = ScoringSummary()
     if not test_ids:
@@ -484,7 +497,8 @@ async def score_tests(
     memo = memo if memo is not None else AnalysisMemo(config, now)
     runs = runs if runs is not None else RunCache(repository.id, since)
     test_ids = sorted(set(test_ids))
-    histories = await load_histories(session, test_ids, since)
+    if histories is None:
+        histories = await load_histories(session, test_ids, since)
     await runs.ensure(session, run_rows_of(code for h in histories.values() for code in h.codes))
     priors = await _load_priors(session, test_ids)
     quarantine = await lock_quarantine_rows(session, repository.id, test_ids) if update_quarantine else {}
