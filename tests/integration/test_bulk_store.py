@@ -211,3 +211,18 @@ async def test_odd_values_and_an_empty_report(sessions: async_sessionmaker[Async
     assert counts[1].executions_inserted == 1
     (row,) = await snapshot(sessions)
     assert row[7] == "s" * 512 and row[11] is None and row[12] == odd.message and row[13] == odd.details
+
+
+async def test_repeated_pairs_on_a_fresh_run_fall_back_to_the_staged_insert(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The direct COPY meets a unique violation: rolled back to its savepoint, the staged
+    INSERT ... ON CONFLICT stores each execution once, and the transaction goes on."""
+    api, db, _ = reports()
+    counts = await ingest(sessions, [api + api, db])
+    assert [(c.executions_seen, c.executions_inserted) for c in counts] == [(14, 7), (50, 50)]
+    rows = await snapshot(sessions)
+    assert len(rows) == 57
+    async with sessions() as session:
+        total = (await session.execute(text("SELECT executions_total FROM workflow_runs"))).scalar_one()
+    assert total == 57

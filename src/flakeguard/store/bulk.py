@@ -1,17 +1,26 @@
-"""The fast bulk path for storing executions on PostgreSQL: COPY into a staging table, then set-based
-INSERT ... SELECT ... ON CONFLICT DO NOTHING into the real tables, all in the caller's transaction.
+"""The fast bulk path for storing executions on PostgreSQL, all in the caller's transaction:
 
-Why: a multi-row INSERT through SQLAlchemy costs ~15-20 µs per execution in Python (parameter
-dicts, per-row binding, RETURNING rows back). COPY in asyncpg's binary format streams tuples at a few
-µs each; the de-duplication, the test-case upsert and the id lookup then happen inside PostgreSQL as
-two statements, whatever the number of executions. Figures: docs/PERFORMANCE.md "Storing executions".
+1. the distinct test cases are COPYed into a small staging table, inserted with one set-based
+   INSERT ... SELECT ... ON CONFLICT DO NOTHING, and their ids read back;
+2. when the run attempt holds nothing yet for these sources (a first ingest: the usual case), the
+   executions are COPYed straight into `test_executions`, inside a savepoint; should that meet a
+   unique violation after all (a concurrent ingest of the same run, repeated pairs in the input),
+   the savepoint is rolled back and step 3 runs instead;
+3. otherwise (a re-ingest, in whole or in part) they are COPYed into a staging table and inserted
+   with INSERT ... SELECT ... ON CONFLICT DO NOTHING, which counts what was new.
 
-The staging table is a temporary table ``ON COMMIT DROP`` on the session's own connection (the raw
-asyncpg connection under SQLAlchemy), so it lives exactly as long as the caller's transaction and is
-invisible to every other session. The key hash is computed here exactly as
-`flakeguard.store.repository.key_hash` does (a test pins the equality); PostgreSQL cannot compute it
-in a generated column (``convert_to`` is not immutable) and hashing once per row in Python is cheaper
-than hashing twice in SQL.
+Why: the generic path (chunked multi-row INSERT ... RETURNING through SQLAlchemy, kept for SQLite)
+stores ~2,200 executions/s here; COPY in asyncpg's binary format streams tuples, and the test-case
+upsert and id lookup are two set-based statements whatever the number of executions. Figures:
+docs/PERFORMANCE.md "Storing executions".
+
+The staging tables are temporary tables ``ON COMMIT DROP`` on the session's own connection (the raw
+asyncpg connection under SQLAlchemy), so they live exactly as long as the caller's transaction and
+are invisible to every other session. A first version staged every execution with its key fields and
+joined in SQL: 0.55 of a raw COPY, as the large texts (stack traces, output) were written, TOASTed and
+read twice. The key hash is computed here exactly as `flakeguard.store.repository.key_hash` does (a
+test pins the equality): PostgreSQL cannot compute it in a generated column (``convert_to`` is not
+immutable).
 
 Idempotence is the same as the generic path: test cases conflict on (repository_id, key_hash),
 executions on (workflow_run_id, test_case_id, source, ordinal); both DO NOTHING, so re-ingesting a
@@ -20,28 +29,26 @@ run attempt, in whole or in part, neither duplicates nor loses a row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from hashlib import sha256
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flakeguard.model import TestExecution as ParsedExecution
 
-__all__ = ["STAGE", "bulk_store_executions", "raw_connection", "supports_bulk"]
+__all__ = ["bulk_store_executions", "raw_connection", "supports_bulk"]
 
-STAGE = "fg_stage_executions"
+CASES = "fg_stage_test_cases"
+EXECUTIONS = "fg_stage_executions"
 MAX_SOURCE = 512
 _INT4_MAX = 2**31 - 1
 
-# Columns as copied, in order.
-_STAGE_COLUMNS = (
-    "key",
-    "suite",
-    "classname",
-    "name",
-    "file",
+_EXECUTION_COLUMNS = (
+    "workflow_run_id",
+    "test_case_id",
     "source",
     "ordinal",
     "outcome",
@@ -51,58 +58,49 @@ _STAGE_COLUMNS = (
     "details",
     "system_out",
     "system_err",
-    "key_hash",
 )
+_CASE_COLUMNS = ("key_hash", "key", "suite", "classname", "name", "file")
 
-_CREATE_STAGE = f"""
-CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} (
+_CREATE_CASES = f"""
+CREATE TEMPORARY TABLE IF NOT EXISTS {CASES} (
+    key_hash text NOT NULL,
     key text NOT NULL,
     suite text NOT NULL,
     classname text NOT NULL,
     name text NOT NULL,
-    file text,
-    source text NOT NULL,
-    ordinal integer NOT NULL,
-    outcome text NOT NULL,
-    duration_s double precision,
-    line integer,
-    message text,
-    details text,
-    system_out text,
-    system_err text,
-    key_hash text NOT NULL
+    file text
 ) ON COMMIT DROP
+"""
+
+_CREATE_EXECUTIONS = f"""
+CREATE TEMPORARY TABLE IF NOT EXISTS {EXECUTIONS}
+    (LIKE test_executions INCLUDING DEFAULTS EXCLUDING CONSTRAINTS EXCLUDING INDEXES) ON COMMIT DROP
 """
 
 # Sorted by key_hash: concurrent ingests of the same repository lock the same keys in the same order.
 _INSERT_CASES = f"""
 INSERT INTO test_cases (repository_id, key_hash, key, suite, classname, name, file, first_seen_at)
-SELECT $1, s.key_hash, s.key, s.suite, s.classname, s.name, s.file, now()
-FROM (SELECT DISTINCT ON (key_hash) key_hash, key, suite, classname, name, file
-      FROM {STAGE} ORDER BY key_hash) AS s
-ORDER BY s.key_hash
+SELECT $1, key_hash, key, suite, classname, name, file, now() FROM {CASES} ORDER BY key_hash
 ON CONFLICT (repository_id, key_hash) DO NOTHING
 """
 
-_INSERT_EXECUTIONS = f"""
+_CASE_IDS = f"""
+SELECT s.key_hash, tc.id FROM {CASES} AS s
+JOIN test_cases AS tc ON tc.repository_id = $1 AND tc.key_hash = s.key_hash
+"""
+
+_ANY_STORED = """
+SELECT EXISTS (SELECT 1 FROM test_executions WHERE workflow_run_id = $1 AND source = ANY($2::text[]))
+"""
+
+_INSERT_STAGED = f"""
 WITH inserted AS (
-    INSERT INTO test_executions (workflow_run_id, test_case_id, source, ordinal, outcome, duration_s,
-                                 line, message, details, system_out, system_err)
-    SELECT $2, tc.id, s.source, s.ordinal, s.outcome, s.duration_s, s.line, s.message, s.details,
-           s.system_out, s.system_err
-    FROM {STAGE} AS s
-    JOIN test_cases AS tc ON tc.repository_id = $1 AND tc.key_hash = s.key_hash
+    INSERT INTO test_executions ({", ".join(_EXECUTION_COLUMNS)})
+    SELECT {", ".join(_EXECUTION_COLUMNS)} FROM {EXECUTIONS}
     ON CONFLICT (workflow_run_id, test_case_id, source, ordinal) DO NOTHING
     RETURNING 1
 )
 SELECT count(*) FROM inserted
-"""
-
-_TEST_CASES_OF_STAGE = f"""
-SELECT tc.id, bool_or(s.outcome IN ('failed', 'error'))
-FROM {STAGE} AS s
-JOIN test_cases AS tc ON tc.repository_id = $1 AND tc.key_hash = s.key_hash
-GROUP BY tc.id
 """
 
 
@@ -117,36 +115,53 @@ async def raw_connection(session: AsyncSession) -> Any:
 
     SQLAlchemy's asyncpg adapter opens its transaction lazily, at the first statement it runs; the
     caller must have run one through the session before using the raw connection (we do: the
-    staging table is created through the session)."""
+    staging tables are created through the session)."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection
 
 
-def _records(executions: Iterable[tuple[str, ParsedExecution]], seen: list[int]) -> Iterator[tuple[Any, ...]]:
-    n = 0
-    for source, e in executions:
-        n += 1
-        line = e.line
-        key = e.key
-        yield (
-            key,
-            e.suite,
-            e.classname,
-            e.name,
-            e.file,
+async def _stage(session: AsyncSession, create: str, table: str) -> Any:
+    await session.execute(text(create))
+    await session.execute(text(f"TRUNCATE {table}"))
+    return await raw_connection(session)
+
+
+async def _test_case_ids(
+    session: AsyncSession, repository_id: int, cases: dict[str, ParsedExecution]
+) -> dict[str, int]:
+    """Test case ids by key, creating the missing test cases."""
+    conn = await _stage(session, _CREATE_CASES, CASES)
+    hashes = {key: sha256(key.encode("utf-8", "surrogatepass")).hexdigest() for key in cases}
+    await conn.copy_records_to_table(
+        CASES,
+        records=[(hashes[k], k, e.suite, e.classname, e.name, e.file) for k, e in cases.items()],
+        columns=_CASE_COLUMNS,
+    )
+    await conn.execute(_INSERT_CASES, repository_id)
+    id_by_hash = {h: int(i) for h, i in await conn.fetch(_CASE_IDS, repository_id)}
+    return {key: id_by_hash[h] for key, h in hashes.items()}
+
+
+def _records(
+    pairs: list[tuple[str, ParsedExecution]], run_row: int, ids: dict[str, int]
+) -> list[tuple[Any, ...]]:
+    return [
+        (
+            run_row,
+            ids[e.key],
             source[:MAX_SOURCE],
             e.ordinal,
             e.outcome.value,
             e.duration_s,
-            line if line is None or line <= _INT4_MAX else None,
+            e.line if e.line is None or e.line <= _INT4_MAX else None,
             e.message,
             e.details,
             e.system_out,
             e.system_err,
-            sha256(key.encode("utf-8", "surrogatepass")).hexdigest(),
         )
-    seen.append(n)
+        for source, e in pairs
+    ]
 
 
 async def bulk_store_executions(
@@ -158,22 +173,32 @@ async def bulk_store_executions(
     """Store (source, execution) pairs of one run attempt through COPY.
 
     Returns (executions seen, executions inserted, ids of the test cases seen, how many of them
-    failed or errored here). Streams `executions` straight into COPY: nothing is materialized here.
-    """
-    await session.execute(text(_CREATE_STAGE))
-    await session.execute(text(f"TRUNCATE {STAGE}"))
-    conn = await raw_connection(session)
-    seen: list[int] = []
-    await conn.copy_records_to_table(STAGE, records=_records(executions, seen), columns=_STAGE_COLUMNS)
-    count = seen[0] if seen else 0
-    if count == 0:
+    failed or errored here)."""
+    pairs = executions if isinstance(executions, list) else list(executions)
+    if not pairs:
         return 0, 0, set(), 0
-    await conn.execute(_INSERT_CASES, repository_id)
-    inserted = int(await conn.fetchval(_INSERT_EXECUTIONS, repository_id, workflow_run_row_id))
-    ids: set[int] = set()
-    failed = 0
-    for test_id, any_failed in await conn.fetch(_TEST_CASES_OF_STAGE, repository_id):
-        ids.add(int(test_id))
-        failed += bool(any_failed)
-    await conn.execute(f"TRUNCATE {STAGE}")
-    return count, inserted, ids, failed
+    cases: dict[str, ParsedExecution] = {}
+    failed: set[str] = set()
+    for _, e in pairs:
+        cases.setdefault(e.key, e)
+        if e.outcome.is_failure:
+            failed.add(e.key)
+    ids = await _test_case_ids(session, repository_id, dict(sorted(cases.items())))
+    records = _records(pairs, workflow_run_row_id, ids)
+    conn = await raw_connection(session)
+    sources = sorted({r[2] for r in records})
+    inserted: int | None = None
+    if not await conn.fetchval(_ANY_STORED, workflow_run_row_id, sources):
+        try:
+            async with conn.transaction():  # a savepoint in the session's transaction
+                await conn.copy_records_to_table(
+                    "test_executions", records=records, columns=_EXECUTION_COLUMNS
+                )
+            inserted = len(records)
+        except asyncpg.UniqueViolationError:
+            inserted = None  # rolled back to the savepoint; the staged path sorts it out
+    if inserted is None:
+        conn = await _stage(session, _CREATE_EXECUTIONS, EXECUTIONS)
+        await conn.copy_records_to_table(EXECUTIONS, records=records, columns=_EXECUTION_COLUMNS)
+        inserted = int(await conn.fetchval(_INSERT_STAGED))
+    return len(pairs), inserted, set(ids.values()), len(failed)
