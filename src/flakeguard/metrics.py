@@ -64,3 +64,10 @@ TEST_EXECUTIONS_STORED = Counter(
     "Test executions written to the database.",
     registry=REGISTRY,
 )
+WEBHOOK_DELIVERIES = Counter(
+    "flakeguard_webhook_deliveries_total",
+    "GitHub webhook deliveries by event and outcome (enqueued, tracked, ignored, duplicate, "
+    "unauthorized, malformed, too_large, disabled, error); unverified deliveries count as 'unverified'.",
+    ["event", "outcome"],
+    registry=REGISTRY,
+)

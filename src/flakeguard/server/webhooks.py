@@ -24,11 +24,10 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import Counter
 
 from flakeguard.github.webhooks import SIGNATURE_HEADER, verify_signature
 from flakeguard.logging import get_logger
-from flakeguard.metrics import REGISTRY
+from flakeguard.metrics import WEBHOOK_DELIVERIES
 from flakeguard.pipeline.webhooks import KNOWN_EVENTS, BadDelivery, handle_delivery
 from flakeguard.services import Services
 
@@ -38,15 +37,6 @@ router = APIRouter(tags=["webhooks"])
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub does not deliver larger payloads
 DELIVERY_TTL_S = 24 * 3600
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
-
-WEBHOOK_DELIVERIES = Counter(
-    "flakeguard_webhook_deliveries_total",
-    "GitHub webhook deliveries by event and outcome (enqueued, tracked, ignored, duplicate, "
-    "unauthorized, malformed, too_large, disabled, error).",
-    ["event", "outcome"],
-    registry=REGISTRY,
-)
-
 
 class _TooLarge(Exception):
     pass
