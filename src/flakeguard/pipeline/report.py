@@ -15,7 +15,7 @@ Three renderings: JSON (the shape below, for tools), a rich table (terminals) an
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -231,13 +231,33 @@ def render_markdown(repository: str, rows: Sequence[ReportRow], generated_at: da
 STATUS_STYLE = {"broken": "bold red", "flaky": "bold yellow", "healthy": "green", "insufficient_data": "dim"}
 
 
+# Optional columns, most useful first: (header, width with padding, justify, cell).
+_COLUMNS: tuple[tuple[str, int, str, Callable[[int, ReportRow], str]], ...] = (
+    ("status", 19, "left", lambda i, r: r.status),
+    ("failures", 11, "right", lambda i, r: f"{r.failures}/{r.executions}"),
+    ("rate", 8, "right", lambda i, r: _pct(r.failure_rate)),
+    ("Q", 5, "center", lambda i, r: "yes" if r.quarantined else ""),
+    ("conf", 6, "right", lambda i, r: f"{r.confidence:.2f}"),
+    ("score", 7, "right", lambda i, r: _opt(r.score)),
+    ("last failure", 18, "left", lambda i, r: _date(r.last_failure_at)),
+    ("impact", 8, "right", lambda i, r: f"{r.impact:.2f}"),
+)
+MIN_NAME_WIDTH = 30
+
+
 def render_table(repository: str, rows: Sequence[ReportRow], generated_at: datetime, width: int) -> Any:
-    """A rich Table sized for a terminal `width` characters wide (the test name takes what is left)."""
+    """A rich Table for a terminal `width` characters wide. The test name keeps at least
+    MIN_NAME_WIDTH characters; optional columns are added, most useful first, while they fit."""
     from rich.table import Table
     from rich.text import Text
 
-    fixed = 4 + 17 + 5 + 6 + 9 + 7 + 7 + 3 + 16 + 3 * 10
-    name_width = max(24, width - fixed)
+    chosen = []
+    used = MIN_NAME_WIDTH + 3
+    for column in _COLUMNS:
+        if used + column[1] <= width:
+            chosen.append(column)
+            used += column[1]
+    name_width = max(MIN_NAME_WIDTH, width - used + MIN_NAME_WIDTH)
     table = Table(
         title=f"FlakeGuard · {repository} · {len(rows)} tests",
         caption=f"sorted by impact · generated {generated_at.isoformat(timespec='seconds')}",
@@ -245,27 +265,13 @@ def render_table(repository: str, rows: Sequence[ReportRow], generated_at: datet
         expand=False,
         pad_edge=False,
     )
-    table.add_column("#", justify="right", style="dim", no_wrap=True)
     table.add_column("test", no_wrap=True, max_width=name_width)
-    table.add_column("status", no_wrap=True)
-    table.add_column("conf", justify="right", no_wrap=True)
-    table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("failures", justify="right", no_wrap=True)
-    table.add_column("rate", justify="right", no_wrap=True)
-    table.add_column("impact", justify="right", no_wrap=True)
-    table.add_column("Q", justify="center", no_wrap=True)
-    table.add_column("last failure", no_wrap=True)
+    for header, _, justify, _cell in chosen:
+        table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for index, row in enumerate(rows, 1):
-        table.add_row(
-            str(index),
-            Text(shorten(row.display, name_width)),
-            Text(row.status, style=STATUS_STYLE.get(row.status, "")),
-            f"{row.confidence:.2f}",
-            _opt(row.score),
-            f"{row.failures}/{row.executions}",
-            _pct(row.failure_rate),
-            f"{row.impact:.2f}",
-            "yes" if row.quarantined else "",
-            _date(row.last_failure_at),
-        )
+        cells: list[Any] = [Text(shorten(row.display, name_width))]
+        for header, _, _, cell in chosen:
+            text = cell(index, row)
+            cells.append(Text(text, style=STATUS_STYLE.get(text, "")) if header == "status" else text)
+        table.add_row(*cells)
     return table
