@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from flakeguard.analysis.classify import classify, is_infrastructure_failure
-from flakeguard.analysis.impact import impact
+from flakeguard.analysis.classify import classify, classify_window, is_infrastructure_failure
+from flakeguard.analysis.impact import impact, impact_of_failures
 from flakeguard.analysis.model import (
+    NEWEST_FIRST_KEY,
     AnalysisConfig,
     BrokenEvidence,
     Evidence,
@@ -40,7 +41,7 @@ from flakeguard.analysis.model import (
     newest_first_key,
 )
 from flakeguard.analysis.quarantine import decide_quarantine
-from flakeguard.analysis.score import original_score, within_lookback
+from flakeguard.analysis.score import original_score, score_newest_first, within_lookback
 
 __all__ = [
     "AnalysisConfig",
@@ -81,18 +82,22 @@ def analyze_test(
     previous: PreviousState | None,
     now: datetime,
 ) -> TestAnalysis:
-    """Score, classify and weigh one test over its observations within `config.lookback_days` of `now`."""
+    """Score, classify and weigh one test over its observations within `config.lookback_days` of `now`.
+
+    The same as `original_score`, `classify` and `impact` over the window, computed from one window
+    and one newest-first sort."""
     window = within_lookback(observations, config, now)
     failures = [obs for obs in window if obs.is_failure]
-    decided = sum(1 for obs in window if not obs.is_skipped)
+    skipped = [obs.is_skipped for obs in window].count(True)
+    decided = len(window) - skipped
     return TestAnalysis(
         executions=len(window),
         failures=len(failures),
         failure_rate=len(failures) / decided if decided else 0.0,
         last_failure_at=max((obs.started_at for obs in failures), default=None),
-        score=original_score(window, config),
-        verdict=classify(window, config, previous, now),
-        impact=impact(window, config),
+        score=score_newest_first(sorted(window, key=NEWEST_FIRST_KEY, reverse=True), config),
+        verdict=classify_window(window, config, previous),
+        impact=impact_of_failures(failures, config),
     )
 
 

@@ -30,6 +30,7 @@ from datetime import datetime
 
 from flakeguard.analysis.bayes import beta_mean, beta_sf, posterior_predictive_streak
 from flakeguard.analysis.model import (
+    NEWEST_FIRST_KEY,
     AnalysisConfig,
     BrokenEvidence,
     Evidence,
@@ -42,39 +43,47 @@ from flakeguard.analysis.model import (
     StatisticalEvidence,
     Status,
     Verdict,
-    newest_first_key,
 )
 from flakeguard.analysis.score import within_lookback
 
 MAX_SAME_CODE_ITEMS = 10  # evidence stays small: the newest items, the reason gives the total
+
+# How this stays fast (it runs once per distinct history of a recompute, see docs/PERFORMANCE.md):
+# the usable executions are sorted once and split once (failures, protected-branch executions, shas
+# that passed); each rule then takes the cheap path when the history cannot have what it looks for
+# (no sha that both passed and failed -> no same-code grouping; fewer than two failing commits that
+# never passed -> no regression episodes; no failure at the newest end -> no broken streak). The
+# general code below is the original, rule for rule; `tests/unit/test_analysis_golden.py` holds the
+# outputs of the original implementation and checks that every result is unchanged.
 
 
 def is_infrastructure_failure(obs: Observation, config: AnalysisConfig) -> bool:
     return obs.run_failure_share > config.infra_failure_share
 
 
-def _has_pass_and_failure(group: Iterable[Observation]) -> bool:
+def _same_code_scope(
+    group: Sequence[Observation], protected_branch: dict[str | None, bool], config: AnalysisConfig
+) -> SameCodeScope | None:
+    """The most specific way in which one sha both passed and failed, or None.
+
+    `group`: the usable executions of one sha, which both passed and failed (usable executions are
+    either a pass or a failure, never skipped)."""
+    passed_attempts = {o.attempt_key for o in group if o.is_pass}
+    failed_attempts = {o.attempt_key for o in group if o.is_failure}
+    if not passed_attempts.isdisjoint(failed_attempts):
+        return SameCodeScope.IN_RUN_RETRY
+    if not {run_id for run_id, _ in passed_attempts}.isdisjoint(run_id for run_id, _ in failed_attempts):
+        return SameCodeScope.RERUN_ATTEMPT
     passed = failed = False
     for obs in group:
-        passed = passed or obs.is_pass
-        failed = failed or obs.is_failure
-    return passed and failed
-
-
-def _same_code_scope(group: Sequence[Observation], config: AnalysisConfig) -> SameCodeScope | None:
-    """The most specific way in which one sha both passed and failed, or None."""
-    by_attempt: dict[tuple[int, int], list[Observation]] = defaultdict(list)
-    by_run: dict[int, list[Observation]] = defaultdict(list)
-    for obs in group:
-        by_attempt[obs.attempt_key].append(obs)
-        by_run[obs.run_id].append(obs)
-    if any(_has_pass_and_failure(g) for g in by_attempt.values()):
-        return SameCodeScope.IN_RUN_RETRY
-    if any(_has_pass_and_failure(g) for g in by_run.values()):
-        return SameCodeScope.RERUN_ATTEMPT
-    if _has_pass_and_failure(obs for obs in group if config.is_protected(obs.branch)):
-        return SameCodeScope.ACROSS_RUNS
-    if config.cross_run_evidence_on_unprotected and _has_pass_and_failure(group):
+        if protected_branch[obs.branch]:
+            if obs.is_failure:
+                failed = True
+            else:
+                passed = True
+            if passed and failed:
+                return SameCodeScope.ACROSS_RUNS
+    if config.cross_run_evidence_on_unprotected:  # the group passed and failed
         return SameCodeScope.ACROSS_RUNS
     return None
 
@@ -84,6 +93,9 @@ class _History:
     """Derived facts about one test's usable executions, shared by the rules."""
 
     usable: list[Observation]  # chronological
+    failing: list[Observation]  # the failures among `usable`, chronological
+    protected: list[Observation]  # `usable` on protected branches, chronological
+    protected_branch: dict[str | None, bool]  # every branch of `usable` -> config.is_protected
     infra: list[Observation]
     passed_shas: set[str]
     same_code: list[SameCodeEvidence]  # newest first
@@ -91,44 +103,59 @@ class _History:
     regression_episodes: list[list[Observation]] = field(default_factory=list)
 
 
-def _build_history(observations: Iterable[Observation], config: AnalysisConfig, now: datetime) -> _History:
-    window = within_lookback(observations, config, now)
-    infra = [obs for obs in window if is_infrastructure_failure(obs, config)]
-    usable = sorted(
-        (obs for obs in window if not obs.is_skipped and not is_infrastructure_failure(obs, config)),
-        key=newest_first_key,
-    )
-    by_sha: dict[str, list[Observation]] = defaultdict(list)
-    for obs in usable:
-        by_sha[obs.head_sha].append(obs)
-    passed_shas = {sha for sha, group in by_sha.items() if any(o.is_pass for o in group)}
+def _build_history(window: list[Observation], config: AnalysisConfig) -> _History:
+    """`window`: the observations within the lookback (in the caller's order)."""
+    infra_share = config.infra_failure_share
+    infra = [obs for obs in window if obs.run_failure_share > infra_share]
+    if infra:
+        usable = [obs for obs in window if not obs.is_skipped and obs.run_failure_share <= infra_share]
+    else:
+        usable = [obs for obs in window if not obs.is_skipped]
+    usable.sort(key=NEWEST_FIRST_KEY)
+    is_protected = config.is_protected
+    protected_branch = {branch: is_protected(branch) for branch in {obs.branch for obs in usable}}
+    protected = [obs for obs in usable if protected_branch[obs.branch]]
+    failing = [obs for obs in usable if obs.is_failure]
+    passed_shas = {obs.head_sha for obs in usable if obs.is_pass}
 
     same_code: list[SameCodeEvidence] = []
-    for sha, group in by_sha.items():
-        scope = _same_code_scope(group, config)
-        if scope is None:
-            continue
-        failures = [o for o in group if o.is_failure]
-        same_code.append(
-            SameCodeEvidence(
-                head_sha=sha,
-                scope=scope,
-                branch=group[-1].branch,
-                passes=sum(1 for o in group if o.is_pass),
-                failures=len(failures),
-                runs=tuple(sorted({o.run_id for o in group})),
-                last_failure_at=max(o.started_at for o in failures),
+    mixed = passed_shas.intersection([obs.head_sha for obs in failing])  # passed and failed
+    if mixed:
+        groups: dict[str, list[Observation]] = {sha: [] for sha in mixed}
+        for obs in usable:
+            group = groups.get(obs.head_sha)
+            if group is not None:
+                group.append(obs)
+        for sha, group in groups.items():
+            scope = _same_code_scope(group, protected_branch, config)
+            if scope is None:
+                continue
+            failures = [o for o in group if o.is_failure]
+            same_code.append(
+                SameCodeEvidence(
+                    head_sha=sha,
+                    scope=scope,
+                    branch=group[-1].branch,
+                    passes=len(group) - len(failures),
+                    failures=len(failures),
+                    runs=tuple(sorted({o.run_id for o in group})),
+                    last_failure_at=max(o.started_at for o in failures),
+                )
             )
-        )
-    same_code.sort(key=lambda e: (e.last_failure_at, e.head_sha), reverse=True)
+        same_code.sort(key=lambda e: (e.last_failure_at, e.head_sha), reverse=True)
     history = _History(
         usable=usable,
+        failing=failing,
+        protected=protected,
+        protected_branch=protected_branch,
         infra=infra,
         passed_shas=passed_shas,
         same_code=same_code,
         confirmed_shas={e.head_sha for e in same_code},
     )
-    _find_regression_episodes(history)
+    # An episode spans at least two commits that failed and never passed.
+    if len({obs.head_sha for obs in failing if obs.head_sha not in passed_shas}) >= 2:
+        _find_regression_episodes(history)
     return history
 
 
@@ -158,16 +185,16 @@ class _BrokenFinding:
 
 
 def _find_broken(history: _History, config: AnalysisConfig) -> _BrokenFinding | None:
-    protected = [o for o in history.usable if config.is_protected(o.branch)]
-    line = protected or history.usable
-    newest_first = line[::-1]
+    line = history.protected or history.usable
+    passed_shas = history.passed_shas
     streak: list[Observation] = []
-    for obs in newest_first:
-        if not obs.is_failure or obs.head_sha in history.passed_shas:
+    for obs in reversed(line):
+        if not obs.is_failure or obs.head_sha in passed_shas:
             break
         streak.append(obs)
-    if len({o.head_sha for o in streak}) < 2:
+    if len(streak) < 2 or len({o.head_sha for o in streak}) < 2:
         return None
+    newest_first = line[::-1]
     before = newest_first[len(streak) :]
     passes_before = sum(1 for o in before if o.is_pass)
     failures_before = sum(1 for o in before if o.is_failure)
@@ -193,18 +220,28 @@ def _episode_index(history: _History) -> dict[int, int]:
     return {id(o): i for i, ep in enumerate(history.regression_episodes) for o in ep}
 
 
-def _protected_statistics(history: _History, config: AnalysisConfig) -> _Statistics:
+def _protected_statistics(history: _History) -> _Statistics:
     """Failure rate on protected branches, per commit: a commit failed when any of its usable
     executions failed; every commit of a regression episode together counts as one failed commit.
 
     Commits, not executions, are the unit: re-runs and in-run retries of a genuinely broken commit fail
     too, so counting them would let one bad commit look like a high failure rate.
     """
+    protected = history.protected
+    if not history.regression_episodes:  # the general loop below, without episodes to merge
+        first_tested = dict.fromkeys([obs.head_sha for obs in protected])
+        failed = {obs.head_sha for obs in protected if obs.is_failure}
+        newest_failure: datetime | None = None
+        if failed:
+            # the last failed commit in order of first test, its newest failure
+            last = next(sha for sha in reversed(first_tested) if sha in failed)
+            newest_failure = max(o.started_at for o in protected if o.is_failure and o.head_sha == last)
+        return _Statistics(commits=len(first_tested), failures=len(failed), last_failure_at=newest_failure)
+
     episode_of = _episode_index(history)
     commits: dict[str, list[Observation]] = {}
-    for obs in history.usable:  # chronological, so dict order is the order of first test
-        if config.is_protected(obs.branch):
-            commits.setdefault(obs.head_sha, []).append(obs)
+    for obs in protected:  # chronological, so dict order is the order of first test
+        commits.setdefault(obs.head_sha, []).append(obs)
     count = failures = 0
     episodes_seen: set[int] = set()
     last_failure_at: datetime | None = None
@@ -223,7 +260,7 @@ def _protected_statistics(history: _History, config: AnalysisConfig) -> _Statist
     return _Statistics(commits=count, failures=failures, last_failure_at=last_failure_at)
 
 
-def _working_code_counts(history: _History, config: AnalysisConfig) -> tuple[int, int]:
+def _working_code_counts(history: _History) -> tuple[int, int]:
     """(failures, passes) on working code, the data of the confidence model.
 
     Every usable pass counts. A failure counts when its commit also passed (confirmed). On protected
@@ -231,16 +268,16 @@ def _working_code_counts(history: _History, config: AnalysisConfig) -> tuple[int
     independent trials: a broken commit fails them all), and a regression episode as one in all.
     Unconfirmed failures on other branches are left out: they may be work in progress.
     """
-    episode_of = _episode_index(history)
-    passes = sum(1 for o in history.usable if o.is_pass)
+    passes = len(history.usable) - len(history.failing)  # usable: a pass or a failure each
+    confirmed = history.confirmed_shas
+    protected_branch = history.protected_branch
+    episode_of = _episode_index(history) if history.regression_episodes else {}
     failures = 0
     seen: set[object] = set()
-    for obs in history.usable:
-        if not obs.is_failure:
-            continue
-        if obs.head_sha in history.confirmed_shas:
+    for obs in history.failing:
+        if obs.head_sha in confirmed:
             failures += 1
-        elif config.is_protected(obs.branch):
+        elif protected_branch[obs.branch]:
             episode = episode_of.get(id(obs))
             unit: object = ("episode", episode) if episode is not None else ("commit", obs.head_sha)
             if unit not in seen:
@@ -281,7 +318,14 @@ def classify(
     now: datetime,
 ) -> Verdict:
     """The status of one test from its observations (any order; older than the lookback ignored)."""
-    history = _build_history(observations, config, now)
+    return classify_window(within_lookback(observations, config, now), config, previous)
+
+
+def classify_window(
+    window: list[Observation], config: AnalysisConfig, previous: PreviousState | None
+) -> Verdict:
+    """`classify` over observations already within the lookback."""
+    history = _build_history(window, config)
     usable_count = len(history.usable)
     context = _context_evidence(history)
 
@@ -310,7 +354,7 @@ def classify(
             usable_executions=usable_count,
         )
 
-    stats = _protected_statistics(history, config)
+    stats = _protected_statistics(history)
     held = previous is not None and previous.statistically_flaky
     activated = (
         stats.commits >= config.min_statistical_sample
@@ -322,7 +366,7 @@ def classify(
     )
     statistically_flaky = activated or kept
 
-    failures_w, passes_w = _working_code_counts(history, config)
+    failures_w, passes_w = _working_code_counts(history)
     a, b = 1.0 + failures_w, 1.0 + passes_w
     p_above_epsilon = beta_sf(a, b, config.flaky_epsilon)
     mean_p = beta_mean(a, b)

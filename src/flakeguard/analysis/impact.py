@@ -19,8 +19,16 @@ from flakeguard.analysis.score import within_lookback
 def impact(
     observations: Iterable[Observation], config: AnalysisConfig, *, now: datetime | None = None
 ) -> float:
+    return impact_of_failures(
+        [obs for obs in within_lookback(observations, config, now) if obs.is_failure], config
+    )
+
+
+def impact_of_failures(failures: Iterable[Observation], config: AnalysisConfig) -> float:
+    """`impact` over the failing observations of the window (in the window's order)."""
+    infra_share = config.infra_failure_share
     shares: dict[tuple[int, int], float] = {}
-    for obs in within_lookback(observations, config, now):
-        if obs.is_failure and obs.run_failure_share <= config.infra_failure_share:
+    for obs in failures:
+        if obs.run_failure_share <= infra_share:
             shares[obs.attempt_key] = obs.run_failure_share
     return sum(1.0 - share for share in shares.values())

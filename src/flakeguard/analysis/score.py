@@ -19,11 +19,11 @@ Skipped executions (the original counts them in n but they are neither a pass no
 
 from __future__ import annotations
 
-import itertools
+import operator
 from collections.abc import Iterable
 from datetime import datetime
 
-from flakeguard.analysis.model import AnalysisConfig, Observation, OriginalScore, newest_first_key
+from flakeguard.analysis.model import NEWEST_FIRST_KEY, AnalysisConfig, Observation, OriginalScore
 
 WEIGHT_FAILURE_RATE = 0.4
 WEIGHT_INCONSISTENCY = 0.3
@@ -50,25 +50,31 @@ def original_score(
     `observations` may come in any order. With `now`, observations older than `lookback_days` are
     dropped first; without it, the caller has already applied the window.
     """
-    executions = sorted(within_lookback(observations, config, now), key=newest_first_key, reverse=True)
+    executions = sorted(within_lookback(observations, config, now), key=NEWEST_FIRST_KEY, reverse=True)
+    return score_newest_first(executions, config)
+
+
+def score_newest_first(executions: list[Observation], config: AnalysisConfig) -> OriginalScore | None:
+    """`original_score` over executions already windowed and sorted newest first."""
     n = len(executions)
     if n == 0 or n < config.min_runs_threshold:
         return None
 
-    failures = sum(1 for obs in executions if obs.is_failure)
-    skipped = sum(1 for obs in executions if obs.is_skipped)
+    failed = [obs.is_failure for obs in executions]
+    failures = failed.count(True)
+    skipped = [obs.is_skipped for obs in executions].count(True)
     decided = n - skipped
     failure_rate = failures / decided if decided > 0 else 0.0
 
     inconsistency = 0.0
     if n >= 3:
-        outcomes = [obs.is_failure for obs in executions if not obs.is_skipped]
-        changes = sum(1 for newer, older in itertools.pairwise(outcomes) if newer != older)
+        outcomes = [obs.is_failure for obs in executions if not obs.is_skipped] if skipped else failed
+        changes = sum(map(operator.ne, outcomes, outcomes[1:]))
         inconsistency = changes / (n - 1)
 
     window = min(RECENCY_WINDOW, n)
     weights = [(window - i) / window for i in range(window)]
-    weighted_failures = sum(w for w, obs in zip(weights, executions, strict=False) if obs.is_failure)
+    weighted_failures = sum(w for w, is_failure in zip(weights, failed, strict=False) if is_failure)
     recency = weighted_failures / sum(weights)
 
     branches = {obs.branch for obs in executions}

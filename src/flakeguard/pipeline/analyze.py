@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flakeguard.jobs.errors import PermanentError
 from flakeguard.jobs.payloads import RunsAnalyzeJob
-from flakeguard.pipeline.scoring import ScoringSummary, analysis_config, score_tests
+from flakeguard.pipeline.scoring import (
+    AnalysisMemo,
+    RunCache,
+    ScoringSummary,
+    analysis_config,
+    score_tests,
+)
 from flakeguard.services import Services
 from flakeguard.store.models import Repository, TestExecution, WorkflowRun
 from flakeguard.store.repository import chunked, get_repository
@@ -60,6 +66,10 @@ async def analyze_run(services: Services, job: RunsAnalyzeJob, now: datetime | N
             )
         config = analysis_config(services.settings, repository, job.analysis_config)
         summary = ScoringSummary()
+        # One run cache and one memo for every batch: the run attempts of the window are loaded once,
+        # and identical histories across batches are analysed once.
+        memo = AnalysisMemo(config, now)
+        runs = RunCache(repository.id, now - config.lookback)
         for batch in chunked(await tests_of_run(session, run.id), BATCH):
             part = await score_tests(
                 session,
@@ -69,6 +79,8 @@ async def analyze_run(services: Services, job: RunsAnalyzeJob, now: datetime | N
                 now,
                 update_quarantine=job.analysis_config.update_quarantine_status,
                 keep_analyses=True,
+                memo=memo,
+                runs=runs,
             )
             summary.merge(part)
             summary.analyses.update(part.analyses)
