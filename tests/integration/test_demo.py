@@ -1,7 +1,8 @@
 """The demo from the README, hands off: the standalone fake GitHub, a worker with polling on, a report.
 
 Nobody enqueues anything: polling discovers `acme/project` through the App's installations, finds its
-completed runs, ingests and analyses them; `flakeguard report` then names the generated flaky tests
+completed runs (30, drained in follow-up polls of POLLING_BATCH_SIZE = 10), ingests and analyses
+them; `flakeguard report` then names the generated flaky tests
 and the always-failing one.
 """
 
@@ -70,7 +71,6 @@ def test_polling_finds_the_demo_repository_and_the_report_names_its_flaky_and_br
                 "REDIS_URL": str(settings.redis_url),
                 "REDIS_PREFIX": settings.redis_prefix,
                 "POLLING_ENABLED": "true",
-                "POLLING_BATCH_SIZE": "50",
                 "HEALTH_CHECK_PORT": str(free_port()),
                 "METRICS_PORT": str(free_port()),
                 "FLAKEGUARD_DATA_DIR": str(tmp_path / "data"),

@@ -98,7 +98,14 @@ async def test_poll_enqueues_new_completed_runs_once_and_then_costs_a_304(
     job = PollingJob(type="poll_repository", repository=REF)
 
     first = await poll_repository(services, job)
-    assert first == {"repository": "acme/project", "runs": 3, "enqueued": 2, "alreadyStored": 1}
+    assert first == {
+        "repository": "acme/project",
+        "runs": 3,
+        "enqueued": 2,
+        "alreadyStored": 1,
+        "alreadyQueued": 0,
+        "followUp": False,
+    }
     assert await queued_ids(services, QueueName.RUNS_INGEST) == {
         "ingest-acme-project-102-1",
         "ingest-acme-project-103-1",
@@ -172,3 +179,29 @@ async def test_poll_all_through_the_worker_discovers_and_polls_each_repository(
     }
     done = await polling.getJob("poll-all-test")
     assert done.returnvalue == {"discovered": 2, "repositories": 2}
+
+
+async def test_a_backlog_drains_in_follow_up_polls_without_enqueuing_twice(
+    services: Services, fake_github: FakeGitHub
+) -> None:
+    now = datetime.now(UTC)
+    for run_id in range(201, 206):
+        created = now - timedelta(hours=run_id - 200)
+        fake_github.add_run(OWNER, REPO, run_id, head_sha=f"{run_id:040x}", created_at=created)
+    job = PollingJob(type="poll_repository", repository=REF, batch_size=2)
+    polling = services.producer.queue(QueueName.POLLING)
+
+    first = await poll_repository(services, job)
+    assert (first["enqueued"], first["alreadyQueued"], first["followUp"]) == (2, 0, True)
+    follow_ups = await polling.getJobs(["delayed"])
+    assert len(follow_ups) == 1 and follow_ups[0].data["type"] == "poll_repository"
+    state = await cursor(services)
+    assert state is None or state.last_run_created_at is None  # the cursor waits for the whole backlog
+
+    # The follow-up poll skips the two still queued and takes the next two, then the last one.
+    second = await poll_repository(services, job)
+    assert (second["enqueued"], second["alreadyQueued"], second["followUp"]) == (2, 2, True)
+    third = await poll_repository(services, job)
+    assert (third["enqueued"], third["alreadyQueued"], third["followUp"]) == (1, 4, False)
+    queued = await services.producer.queue(QueueName.RUNS_INGEST).getJobs(["prioritized", "waiting"])
+    assert sorted(j.data["workflowRunId"] for j in queued) == [201, 202, 203, 204, 205]

@@ -94,8 +94,9 @@ class JobProducer:
     async def recompute(self, job: TestsRecomputeJob, *, job_id: str | None = None) -> Job:
         return await self.add(QueueName.TESTS_RECOMPUTE, "recompute", job, job_id)
 
-    async def poll(self, job: PollingJob, *, job_id: str | None = None) -> Job:
-        return await self.add(QueueName.POLLING, "poll", job, job_id)
+    async def poll(self, job: PollingJob, *, job_id: str | None = None, delay: int | None = None) -> Job:
+        extra = {"delay": delay} if delay else {}
+        return await self.add(QueueName.POLLING, "poll", job, job_id, **extra)
 
     async def queue_client_ping(self) -> None:
         await self.queue(QueueName.POLLING).client.ping()

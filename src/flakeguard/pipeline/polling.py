@@ -16,7 +16,7 @@ from sqlalchemy import select, tuple_
 
 from flakeguard.jobs.names import Priority, QueueName
 from flakeguard.jobs.payloads import PayloadError, PollingJob, RepositoryRef, RunMetadata, RunsIngestJob
-from flakeguard.jobs.producer import safe_id
+from flakeguard.jobs.producer import ingest_job_id, safe_id
 from flakeguard.logging import get_logger
 from flakeguard.pipeline.runs import parse_time
 from flakeguard.services import Services
@@ -26,6 +26,7 @@ from flakeguard.store.repository import upsert_repository
 log = get_logger("flakeguard.polling")
 SCHEDULER_ID = "flakeguard-poll-all"
 OVERLAP = timedelta(hours=6)
+FOLLOW_UP_DELAY_MS = 15_000
 
 
 async def schedule_polling(services: Services) -> None:
@@ -119,43 +120,67 @@ async def poll_repository(services: Services, job: PollingJob) -> dict[str, Any]
                 )
             )
             stored = {(int(a), int(b)) for a, b in rows.all()}
-    enqueued = 0
+    enqueued = already_queued = 0
     limit = job.batch_size or services.settings.polling_batch_size
+    ingest_queue = services.producer.queue(QueueName.RUNS_INGEST)
+    more = False
     for run in sorted(runs, key=lambda r: str(r.get("created_at"))):
         key = (int(run["id"]), int(run.get("run_attempt") or 1))
-        if key in stored or enqueued >= limit:
+        if key in stored:
             continue
-        await services.producer.ingest(
-            RunsIngestJob(
-                workflow_run_id=key[0],
-                repository=RepositoryRef(owner=ref.owner, repo=ref.repo, installation_id=installation_id),
-                priority=Priority.LOW,
-                metadata=RunMetadata(
-                    run_attempt=key[1],
-                    head_sha=run.get("head_sha"),
-                    head_branch=run.get("head_branch"),
-                    event=run.get("event"),
-                    conclusion=run.get("conclusion"),
-                    triggered_by="polling",
-                ),
-            )
+        ingest = RunsIngestJob(
+            workflow_run_id=key[0],
+            repository=RepositoryRef(owner=ref.owner, repo=ref.repo, installation_id=installation_id),
+            priority=Priority.LOW,
+            metadata=RunMetadata(
+                run_attempt=key[1],
+                head_sha=run.get("head_sha"),
+                head_branch=run.get("head_branch"),
+                event=run.get("event"),
+                conclusion=run.get("conclusion"),
+                triggered_by="polling",
+            ),
         )
+        # Waiting, running or failed (the dead letters, retried by hand): not enqueued again, not counted.
+        if await ingest_queue.getJobState(ingest_job_id(ingest)) != "unknown":
+            already_queued += 1
+            continue
+        if enqueued >= limit:
+            more = True
+            break
+        await services.producer.ingest(ingest)
         enqueued += 1
+    if more:
+        # A backlog (first poll, an outage) drains in batches of POLLING_BATCH_SIZE, one follow-up poll
+        # shortly after another, instead of one batch per polling interval.
+        await services.producer.poll(
+            job.model_copy(update={"type": "poll_repository"}),
+            job_id=safe_id("poll", ref.owner, ref.repo, "more", int(now.timestamp())),
+            delay=FOLLOW_UP_DELAY_MS,
+        )
     newest = max((t for t in (parse_time(r.get("created_at")) for r in runs) if t is not None), default=None)
     async with services.sessions.begin() as session:
         cursor = await session.get(PollingCursor, repo_id)
         if cursor is None:
             cursor = PollingCursor(repository_id=repo_id)
             session.add(cursor)
-        if newest is not None and enqueued < limit:
+        if newest is not None and not more:
             cursor.last_run_created_at = max(newest, cursor.last_run_created_at or newest)
         cursor.last_polled_at = now
-    log.info("repository_polled", repository=f"{ref.owner}/{ref.repo}", runs=len(runs), enqueued=enqueued)
+    log.info(
+        "repository_polled",
+        repository=f"{ref.owner}/{ref.repo}",
+        runs=len(runs),
+        enqueued=enqueued,
+        follow_up=more,
+    )
     return {
         "repository": f"{ref.owner}/{ref.repo}",
         "runs": len(runs),
         "enqueued": enqueued,
         "alreadyStored": len(stored),
+        "alreadyQueued": already_queued,
+        "followUp": more,
     }
 
 
