@@ -231,16 +231,17 @@ def render_markdown(repository: str, rows: Sequence[ReportRow], generated_at: da
 STATUS_STYLE = {"broken": "bold red", "flaky": "bold yellow", "healthy": "green", "insufficient_data": "dim"}
 
 
-# Optional columns, most useful first: (header, width with padding, justify, cell).
+# Optional columns, most useful first: (header, widest content, justify, cell). On screen each
+# column takes its content plus 3 (padding on both sides and a border).
 _COLUMNS: tuple[tuple[str, int, str, Callable[[int, ReportRow], str]], ...] = (
-    ("status", 19, "left", lambda i, r: r.status),
+    ("status", 17, "left", lambda i, r: r.status),
     ("failures", 11, "right", lambda i, r: f"{r.failures}/{r.executions}"),
-    ("rate", 8, "right", lambda i, r: _pct(r.failure_rate)),
-    ("Q", 5, "center", lambda i, r: "yes" if r.quarantined else ""),
-    ("conf", 6, "right", lambda i, r: f"{r.confidence:.2f}"),
-    ("score", 7, "right", lambda i, r: _opt(r.score)),
-    ("last failure", 18, "left", lambda i, r: _date(r.last_failure_at)),
-    ("impact", 8, "right", lambda i, r: f"{r.impact:.2f}"),
+    ("rate", 6, "right", lambda i, r: _pct(r.failure_rate)),
+    ("Q", 3, "center", lambda i, r: "yes" if r.quarantined else ""),
+    ("conf", 4, "right", lambda i, r: f"{r.confidence:.2f}"),
+    ("score", 5, "right", lambda i, r: _opt(r.score)),
+    ("last failure", 16, "left", lambda i, r: _date(r.last_failure_at)),
+    ("impact", 7, "right", lambda i, r: f"{r.impact:.2f}"),
 )
 MIN_NAME_WIDTH = 30
 
@@ -252,12 +253,12 @@ def render_table(repository: str, rows: Sequence[ReportRow], generated_at: datet
     from rich.text import Text
 
     chosen = []
-    used = MIN_NAME_WIDTH + 3
+    used = MIN_NAME_WIDTH + 4  # the name column, and the table's outer border
     for column in _COLUMNS:
-        if used + column[1] <= width:
+        if used + column[1] + 3 <= width:
             chosen.append(column)
-            used += column[1]
-    name_width = max(MIN_NAME_WIDTH, width - used + MIN_NAME_WIDTH)
+            used += column[1] + 3
+    name_width = MIN_NAME_WIDTH + max(0, width - used)
     table = Table(
         title=f"FlakeGuard · {repository} · {len(rows)} tests",
         caption=f"sorted by impact · generated {generated_at.isoformat(timespec='seconds')}",
