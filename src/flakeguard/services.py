@@ -27,13 +27,15 @@ def retry_policy_from(settings: Settings) -> RetryPolicy:
     )
 
 
-def redis_target_from(settings: Settings, redis_url: str | None) -> RedisTarget:
+def redis_target_from(settings: Settings, redis_url: str | None, *, required: bool = True) -> RedisTarget:
+    """Where the queues are. With `required=False` and no Redis configured, a target that refuses to
+    connect (for in-process work such as `flakeguard ingest`, which never enqueues)."""
     if settings.redis_cluster_enabled:
         if not settings.redis_cluster_nodes:
             raise ValueError("REDIS_CLUSTER_ENABLED needs REDIS_CLUSTER_NODES (host:port,host:port)")
         return RedisTarget.cluster(settings.redis_cluster_nodes, settings.redis_prefix)
     url = redis_url or settings.redis_url
-    if url is None:
+    if url is None and required:
         raise ValueError("no Redis: set REDIS_URL or let `flakeguard up` start the embedded one")
     return RedisTarget(url=url, prefix=settings.redis_prefix)
 
@@ -64,8 +66,10 @@ class Services:
         return ":".join((self.redis.prefix, "flakeguard", *parts))
 
     @classmethod
-    def create(cls, settings: Settings, *, redis_url: str | None = None) -> Services:
-        redis = redis_target_from(settings, redis_url)
+    def create(
+        cls, settings: Settings, *, redis_url: str | None = None, require_redis: bool = True
+    ) -> Services:
+        redis = redis_target_from(settings, redis_url, required=require_redis)
         policy = retry_policy_from(settings)
         engine = create_engine(settings.async_database_url)
         return cls(

@@ -18,10 +18,6 @@ if TYPE_CHECKING:
     from flakeguard.pipeline.ingest import IngestResult
     from flakeguard.pipeline.local_ingest import LocalInput, LocalRun
 
-# `Services` wants a Redis target; local ingest and in-process analysis never use it, so without
-# REDIS_URL this placeholder stands in and is never connected to.
-UNUSED_REDIS = "redis://127.0.0.1:6379/0"
-
 
 def parse_started_at(value: str | None) -> datetime:
     """ISO 8601; a time without offset is UTC; None is now."""
@@ -83,8 +79,8 @@ async def _ingest(
     from flakeguard.pipeline.local_ingest import ingest_local
     from flakeguard.services import Services
 
-    redis_url = None if settings.redis_url or settings.redis_cluster_enabled else UNUSED_REDIS
-    services = Services.create(settings, redis_url=redis_url)
+    # Local ingest and in-process analysis never enqueue: no Redis needed.
+    services = Services.create(settings, require_redis=False)
     try:
         result = await ingest_local(services, run, inputs)
         analysis = None

@@ -58,14 +58,16 @@ class RedisTarget:
                 decode_responses=True,
                 socket_timeout=SOCKET_TIMEOUT_S,
             )
-        assert self.url is not None
+        if self.url is None:
+            raise RuntimeError("no Redis is configured (REDIS_URL): this process cannot use the queues")
         return with_socket_timeout(self.url)
 
     def describe(self) -> str:
         """For logs and health: host and port only, never a password."""
         if self.is_cluster:
             return "cluster:" + ",".join(f"{h}:{p}" for h, p in self.cluster_nodes)
-        assert self.url is not None
+        if self.url is None:
+            return "none"
         parts = urlsplit(self.url)
         if parts.scheme == "unix":
             return f"unix:{parts.path}"
