@@ -42,7 +42,7 @@ from flakeguard.config import Settings
 from flakeguard.jobs.payloads import TestsRecomputeJob
 from flakeguard.pipeline import recompute as recompute_module
 from flakeguard.pipeline.recompute import recompute_detailed
-from flakeguard.pipeline.scoring import AnalysisMemo, RunCache, _Computed, _Prior
+from flakeguard.pipeline.scoring import AnalysisMemo, RunCache, TestHistory, _Computed, _Prior
 from flakeguard.store.db import create_engine, session_factory
 from flakeguard.store.migrate import upgrade
 
@@ -57,7 +57,7 @@ class Db:
 
 
 class NoMemo(AnalysisMemo):
-    def analyse(self, history: tuple[int, ...], prior: _Prior | None, runs: RunCache) -> _Computed:
+    def analyse(self, history: TestHistory | None, prior: _Prior | None, runs: RunCache) -> _Computed:
         self.entries.clear()
         return super().analyse(history, prior, runs)
 
