@@ -18,6 +18,9 @@ Reported (best of `--repeat`, warm cache):
 * `recompute`: `recompute_detailed` over all tests (default batch size 500), writing flakiness_results;
 * `recompute, no memo`: the same with the analysis memo disabled (every test analysed), which is the
   worst case of a suite whose every test has a different history.
+
+It also checks that the later recomputes (same `now`) leave every stored result row as the first one
+wrote it: a second recompute is a fixed point.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import hashlib
 import os
 import platform
 import pstats
@@ -228,6 +232,16 @@ async def group_by(url: str) -> float:
         await conn.close()
 
 
+async def results_digest(url: str) -> str:
+    """A digest of every stored result row (a second recompute must leave them identical)."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT * FROM flakiness_results ORDER BY test_case_id")
+        return hashlib.sha256(repr([tuple(row) for row in rows]).encode()).hexdigest()[:16]
+    finally:
+        await conn.close()
+
+
 async def run_recompute(url: str, *, memo: bool, batch_size: int) -> tuple[float, Any]:
     settings = Settings.model_validate({"DATABASE_URL": url, "LOG_LEVEL": "warn"})
     engine = create_engine(settings.async_database_url)
@@ -273,6 +287,7 @@ async def main() -> int:
 
         base = min([await group_by(url) for _ in range(args.repeat)])
         first, result = await run_recompute(url, memo=True, batch_size=args.batch_size)
+        after_first = await results_digest(url)
         warm = min(
             [(await run_recompute(url, memo=True, batch_size=args.batch_size))[0] for _ in range(args.repeat)]
         )
@@ -283,13 +298,15 @@ async def main() -> int:
             ]
         )
         statuses = dict(sorted(result.summary.by_status.items()))
+        fixed_point = "yes" if await results_digest(url) == after_first else "NO"
 
         print(
             f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
             f"Python {sys.version.split()[0]}, PostgreSQL {(await admin.fetchval('SHOW server_version'))}"
         )
         print(f"executions {n:,}  tests {args.tests:,}  batch size {args.batch_size}  statuses {statuses}")
-        print(f"analyses computed {result.analyses_computed:,}, reused {result.analyses_reused:,}\n")
+        print(f"analyses computed {result.analyses_computed:,}, reused {result.analyses_reused:,}")
+        print(f"stored results after the later recomputes identical to the first's: {fixed_point}\n")
         print(f"{'pass':<38}{'seconds':>9}{'x GROUP BY':>12}")
         for label, value in (
             ("plain GROUP BY test_case_id", base),
