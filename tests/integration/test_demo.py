@@ -85,7 +85,9 @@ def test_polling_finds_the_demo_repository_and_the_report_names_its_flaky_and_br
             return current if done else None
 
         with running_worker(env, tmp_path / "worker.log"):
-            final = wait_for(analysed_everything, 240, "polling to ingest and analyse all 30 runs", interval=1)
+            final = wait_for(
+                analysed_everything, 240, "polling to ingest and analyse all 30 runs", interval=1
+            )
     finally:
         fake.terminate()
         fake.wait(10)
