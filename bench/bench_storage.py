@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from flakeguard.junit import parse_report
 from flakeguard.model import TestExecution
 from flakeguard.store import repository as repo_mod
-from flakeguard.store.bulk import raw_connection
+from flakeguard.store.bulk import EXECUTION_COLUMNS, raw_connection
 from flakeguard.store.db import create_engine, session_factory
 from flakeguard.store.migrate import upgrade
 from flakeguard.store.repository import RunInfo, key_hash, record_run, store_executions, upsert_repository
@@ -56,19 +56,6 @@ RUN = RunInfo(
     event="push",
     conclusion="failure",
     started_at=datetime(2024, 5, 1, tzinfo=UTC),
-)
-COLUMNS = (
-    "workflow_run_id",
-    "test_case_id",
-    "source",
-    "ordinal",
-    "outcome",
-    "duration_s",
-    "line",
-    "message",
-    "details",
-    "system_out",
-    "system_err",
 )
 
 
@@ -141,7 +128,9 @@ class Bench:
             async with self.sessions.begin() as session:
                 await session.execute(text("SELECT 1"))  # opens the transaction, as ours does
                 conn = await raw_connection(session)
-                await conn.copy_records_to_table("test_executions", records=records, columns=COLUMNS)
+                await conn.copy_records_to_table(
+                    "test_executions", records=records, columns=EXECUTION_COLUMNS
+                )
             return len(records)
 
         return await timed(go)

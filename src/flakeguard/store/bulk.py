@@ -46,7 +46,7 @@ EXECUTIONS = "fg_stage_executions"
 MAX_SOURCE = 512
 _INT4_MAX = 2**31 - 1
 
-_EXECUTION_COLUMNS = (
+EXECUTION_COLUMNS = (
     "workflow_run_id",
     "test_case_id",
     "source",
@@ -95,8 +95,8 @@ SELECT EXISTS (SELECT 1 FROM test_executions WHERE workflow_run_id = $1 AND sour
 
 _INSERT_STAGED = f"""
 WITH inserted AS (
-    INSERT INTO test_executions ({", ".join(_EXECUTION_COLUMNS)})
-    SELECT {", ".join(_EXECUTION_COLUMNS)} FROM {EXECUTIONS}
+    INSERT INTO test_executions ({", ".join(EXECUTION_COLUMNS)})
+    SELECT {", ".join(EXECUTION_COLUMNS)} FROM {EXECUTIONS}
     ON CONFLICT (workflow_run_id, test_case_id, source, ordinal) DO NOTHING
     RETURNING 1
 )
@@ -192,13 +192,13 @@ async def bulk_store_executions(
         try:
             async with conn.transaction():  # a savepoint in the session's transaction
                 await conn.copy_records_to_table(
-                    "test_executions", records=records, columns=_EXECUTION_COLUMNS
+                    "test_executions", records=records, columns=EXECUTION_COLUMNS
                 )
             inserted = len(records)
         except asyncpg.UniqueViolationError:
             inserted = None  # rolled back to the savepoint; the staged path sorts it out
     if inserted is None:
         conn = await _stage(session, _CREATE_EXECUTIONS, EXECUTIONS)
-        await conn.copy_records_to_table(EXECUTIONS, records=records, columns=_EXECUTION_COLUMNS)
+        await conn.copy_records_to_table(EXECUTIONS, records=records, columns=EXECUTION_COLUMNS)
         inserted = int(await conn.fetchval(_INSERT_STAGED))
     return len(pairs), inserted, set(ids.values()), len(failed)
