@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import lxml.etree
+from _common import machine
 
 VARIANTS = {
     "bare": """
@@ -83,24 +84,6 @@ def baseline_rss_kb() -> float:
     )
 
 
-def machine() -> str:
-    import lxml.etree
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-        f"lxml {'.'.join(map(str, lxml.etree.LXML_VERSION[:3]))} / libxml2 "
-        f"{'.'.join(map(str, lxml.etree.LIBXML_VERSION))}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=200_000)
@@ -111,7 +94,11 @@ def main() -> None:
 
     from flakeguard.testing.reports import write_large_report
 
-    print(f"machine: {machine()}")
+    lxml_versions = (
+        f"lxml {'.'.join(map(str, lxml.etree.LXML_VERSION[:3]))} / libxml2 "
+        f"{'.'.join(map(str, lxml.etree.LIBXML_VERSION))}"
+    )
+    print(f"machine: {machine(lxml_versions)}")
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
         with report.open("wb") as f:

@@ -30,16 +30,15 @@ import asyncio
 import cProfile
 import hashlib
 import os
-import platform
 import pstats
 import random
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from _common import machine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flakeguard.config import Settings
@@ -300,10 +299,7 @@ async def main() -> int:
         statuses = dict(sorted(result.summary.by_status.items()))
         fixed_point = "yes" if await results_digest(url) == after_first else "NO"
 
-        print(
-            f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"Python {sys.version.split()[0]}, PostgreSQL {(await admin.fetchval('SHOW server_version'))}"
-        )
+        print(f"\nmachine: {machine('PostgreSQL ' + str(await admin.fetchval('SHOW server_version')))}")
         print(f"executions {n:,}  tests {args.tests:,}  batch size {args.batch_size}  statuses {statuses}")
         print(f"analyses computed {result.analyses_computed:,}, reused {result.analyses_reused:,}")
         print(f"stored results after the later recomputes identical to the first's: {fixed_point}\n")

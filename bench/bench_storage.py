@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+from _common import machine
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -144,20 +144,6 @@ class Bench:
             setattr(repo_mod, "supports_bulk", original)  # noqa: B010
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, asyncpg {asyncpg.__version__}"
-    )
-
-
 async def main_async(args: argparse.Namespace) -> None:
     base, _, _ = args.admin_url.rpartition("/")
     name = f"flakeguard_bench_{os.getpid()}"
@@ -165,7 +151,7 @@ async def main_async(args: argparse.Namespace) -> None:
     server = str(await admin.fetchval("SHOW server_version")).split()[0]
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://")
-    print(f"machine: {machine()}, PostgreSQL {server}")
+    print(f"machine: {machine(f'asyncpg {asyncpg.__version__}', f'PostgreSQL {server}')}")
     engine = create_engine(url)
     try:
         await asyncio.to_thread(upgrade, url)
