@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["trace", "debug", "info", "warn", "warning", "error", "fatal"]
@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         description="Comma-separated branch names or globs whose failure rate counts as statistical evidence",
     )
     infra_failure_share: float = Field(0.8, gt=0.0, le=1.0, validation_alias="INFRA_FAILURE_SHARE")
+    flaky_activation_rate: float = Field(0.10, gt=0.0, le=1.0, validation_alias="FLAKY_ACTIVATION_RATE")
+    flaky_resolution_rate: float = Field(0.05, ge=0.0, le=1.0, validation_alias="FLAKY_RESOLUTION_RATE")
+    flaky_min_sample: int = Field(10, ge=1, le=10_000, validation_alias="FLAKY_MIN_SAMPLE")
+    cross_run_evidence_on_feature_branches: bool = Field(
+        False, validation_alias="CROSS_RUN_EVIDENCE_ON_FEATURE_BRANCHES"
+    )
     quarantine_quiet_days: int = Field(7, ge=0, le=365, validation_alias="QUARANTINE_QUIET_DAYS")
     quarantine_confidence_floor: float = Field(
         0.9, ge=0.0, le=1.0, validation_alias="QUARANTINE_CONFIDENCE_FLOOR"
@@ -125,6 +131,12 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
+    @model_validator(mode="after")
+    def _check_hysteresis(self) -> Settings:
+        if self.flaky_resolution_rate > self.flaky_activation_rate:
+            raise ValueError("FLAKY_RESOLUTION_RATE must not be above FLAKY_ACTIVATION_RATE")
+        return self
+
     @property
     def async_database_url(self) -> str:
         """The SQLAlchemy async URL: postgresql:// is mapped to asyncpg, sqlite to aiosqlite."""
@@ -162,8 +174,8 @@ def load_settings() -> Settings:
         lines = []
         for error in exc.errors():
             loc = ".".join(str(p) for p in error["loc"])
-            name = _env_name(loc)
-            lines.append(f"{name}: {error['msg']}")
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{_env_name(loc)}: {message}" if loc else message)
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 

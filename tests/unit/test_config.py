@@ -79,3 +79,24 @@ def test_the_process_exits_non_zero_with_the_variable_named() -> None:
     )
     assert proc.returncode == 2
     assert "REDIS_URL" in proc.stderr
+
+
+def test_the_status_thresholds_are_settings_and_keep_their_hysteresis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from flakeguard.pipeline.scoring import analysis_config
+
+    monkeypatch.setenv("FLAKY_ACTIVATION_RATE", "0.2")
+    monkeypatch.setenv("FLAKY_RESOLUTION_RATE", "0.1")
+    monkeypatch.setenv("FLAKY_MIN_SAMPLE", "15")
+    monkeypatch.setenv("CROSS_RUN_EVIDENCE_ON_FEATURE_BRANCHES", "true")
+    monkeypatch.setenv("PROTECTED_BRANCHES", "main, release/*")
+    config = analysis_config(load_settings(), SimpleNamespace(default_branch="trunk"))  # type: ignore[arg-type]
+    assert (config.activation_failure_rate, config.resolution_failure_rate) == (0.2, 0.1)
+    assert config.min_statistical_sample == 15 and config.cross_run_evidence_on_unprotected
+    assert config.protected_branches == ("main", "release/*") and config.is_protected("trunk")
+    monkeypatch.setenv("FLAKY_RESOLUTION_RATE", "0.3")
+    with pytest.raises(ConfigError, match="FLAKY_RESOLUTION_RATE must not be above FLAKY_ACTIVATION_RATE"):
+        load_settings()
