@@ -46,7 +46,7 @@ def summary_json(result: IngestResult, analysis: dict[str, Any] | None) -> dict[
 
 
 def render_summary(data: dict[str, Any]) -> None:
-    from rich.table import Table
+    from rich.markup import escape
 
     from flakeguard.cli import console
 
@@ -56,16 +56,14 @@ def render_summary(data: dict[str, Any]) -> None:
         f"{data['executions']} execution(s) read, {data['executionsNew']} new"
     )
     if data["refused"]:
-        table = Table("artifact", "member", "line", "reason", "message", title="refused")
+        # One line per refusal, `artifact!member:line`, whole (a table would cut the path off).
+        console.print(f"refused {len(data['refused'])} file(s):")
         for r in data["refused"]:
-            table.add_row(
-                r["artifact"],
-                r["member"] or "-",
-                str(r["line"]) if r["line"] else "-",
-                r["reason"],
-                r["message"],
+            where = r["artifact"] + (f"!{r['member']}" if r["member"] else "")
+            where += f":{r['line']}" if r["line"] else ""
+            console.print(
+                f"  {escape(where)}  [red]{r['reason']}[/red]  {escape(r['message'])}", soft_wrap=True
             )
-        console.print(table)
     if data["analysis"] is not None:
         parts = ", ".join(f"{k.removeprefix('status_')} {v}" for k, v in data["analysis"].items())
         console.print(f"analysis: {parts}")
