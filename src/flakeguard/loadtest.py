@@ -106,6 +106,10 @@ async def run_loadtest(
                 "github_token": None,
                 "redis_prefix": f"loadtest{uuid.uuid4().hex[:8]}",
                 "polling_enabled": False,
+                # Keep every finished job: completion is counted and latency read from them (the
+                # queues are obliterated at the end).
+                "remove_on_complete": max(settings.remove_on_complete, runs + 1),
+                "remove_on_fail": max(settings.remove_on_fail, runs + 1),
             }
         )
         services = Services.create(own, redis_url=redis_url)

@@ -23,9 +23,11 @@ pytestmark = pytest.mark.integration
 async def test_every_run_is_ingested_and_analysed_and_nothing_is_left_behind(
     settings: Settings, services: Services
 ) -> None:
-    result = await run_loadtest(settings, runs=6, tests_per_run=30, concurrency=3, timeout_s=120)
-    assert (result.runs, result.failed_jobs, len(result.latencies_s)) == (6, 0, 6)
-    assert result.executions == 6 * 30
+    # More runs than REMOVE_ON_COMPLETE keeps: completion must still be seen for every one.
+    few_kept = settings.model_copy(update={"remove_on_complete": 3})
+    result = await run_loadtest(few_kept, runs=8, tests_per_run=30, concurrency=3, timeout_s=120)
+    assert (result.runs, result.failed_jobs, len(result.latencies_s)) == (8, 0, 8)
+    assert result.executions == 8 * 30
     assert result.runs_per_s > 0 and 0 < result.percentile(0.5) <= result.percentile(0.95)
     async with services.sessions() as session:
         assert (await session.execute(select(func.count(Repository.id)))).scalar_one() == 0
