@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,7 @@ def test_other_body_or_secret_fails() -> None:
 def _payload(name: str) -> dict[str, object]:
     path = default_spec_path().parent / name
     if not path.is_file():
+        assert os.environ.get("CI") != "true", f"{name} missing: CI needs ../shared beside the clone"
         pytest.skip(f"{name} not found beside the OpenAPI subset")
     data: dict[str, object] = json.loads(Path(path).read_text())
     return data
