@@ -68,6 +68,7 @@ class RedisServer:
                     return self
             except redis.ConnectionError:
                 time.sleep(0.05)
+        self.stop()
         raise RuntimeError(f"redis-server on port {self.port} did not start")
 
     def stop(self) -> None:
@@ -78,39 +79,37 @@ class RedisServer:
 
 
 def start_cluster(workdir: Path, masters: int = 3) -> list[RedisServer]:
-    nodes = [
-        RedisServer(
-            workdir,
-            free_cluster_port(),
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            "nodes.conf",
-            "--cluster-node-timeout",
-            "2000",
-        ).start()
-        for _ in range(masters)
-    ]
-    subprocess.run(
-        [
-            "redis-cli",
-            "--cluster",
-            "create",
-            *(f"127.0.0.1:{n.port}" for n in nodes),
-            "--cluster-replicas",
-            "0",
-            "--cluster-yes",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if (
-            redis.Redis(port=nodes[0].port, decode_responses=True).cluster("info").get("cluster_state")
-            == "ok"
-        ):
-            return nodes
-        time.sleep(0.2)
-    raise RuntimeError("the cluster did not reach state ok")
+    """A cluster of `masters` nodes in state ok; on any failure the nodes started so far are stopped."""
+    nodes: list[RedisServer] = []
+    try:
+        for _ in range(masters):
+            node = RedisServer(
+                workdir,
+                free_cluster_port(),
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "2000",
+            )
+            nodes.append(node)
+            node.start()
+        addresses = [f"127.0.0.1:{n.port}" for n in nodes]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            info = redis.Redis(port=nodes[0].port, decode_responses=True).cluster("info")
+            if info.get("cluster_state") == "ok":
+                return nodes
+            time.sleep(0.2)
+        raise RuntimeError("the cluster did not reach state ok")
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
