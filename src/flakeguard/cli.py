@@ -257,14 +257,10 @@ def queues_resume(queue: str) -> None:
 
 
 async def _with_sessions(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
-    from flakeguard.store.db import create_engine, session_factory
+    from flakeguard.commands.database import open_database
 
-    engine = create_engine(settings.async_database_url)
-    try:
-        async with session_factory(engine).begin() as session:
-            return await fn(session)
-    finally:
-        await engine.dispose()
+    async with open_database(settings) as db, db.sessions.begin() as session:
+        return await fn(session)
 
 
 @repos_app.command("list")

@@ -30,7 +30,7 @@ def _actor(value: str | None) -> str:
 def _in_repository(repo: str, fn: Callable[[AsyncSession, int], Awaitable[T]], *, write: bool) -> T:
     """Run `fn(session, repository_id)` against DATABASE_URL; exit 1 on an unknown repository."""
     from flakeguard.cli import _split_repo, err_console, run, settings_or_exit
-    from flakeguard.commands.recompute import open_database
+    from flakeguard.commands.database import open_database
     from flakeguard.store.repository import get_repository
 
     settings = settings_or_exit()

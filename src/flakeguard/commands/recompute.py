@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from flakeguard.config import Settings
+from flakeguard.commands.database import open_database
 
 if TYPE_CHECKING:
     from flakeguard.jobs.payloads import TestsRecomputeJob
@@ -26,27 +22,6 @@ BatchSize = Annotated[int, typer.Option("--batch-size", min=1, max=100_000, help
 UpdateQuarantine = Annotated[
     bool, typer.Option("--update-quarantine", help="Apply automatic quarantine and release")
 ]
-
-
-@dataclass
-class Database:
-    """Settings and sessions without Redis or GitHub: what the in-process commands need."""
-
-    settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
-
-
-@asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[Database]:
-    from flakeguard.store.db import create_engine, session_factory
-
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.async_database_url)
-    try:
-        yield Database(settings, session_factory(engine))
-    finally:
-        await engine.dispose()
 
 
 def build_job(

@@ -34,7 +34,7 @@ def register(app: typer.Typer, enqueue_app: typer.Typer) -> None:
     ) -> None:
         """The flakiness report: every test (or --status ones), sorted by impact."""
         from flakeguard.cli import _split_repo, console, err_console, run, settings_or_exit
-        from flakeguard.commands.recompute import open_database
+        from flakeguard.commands.database import open_database
         from flakeguard.pipeline.report import (
             ReportRow,
             build_report,

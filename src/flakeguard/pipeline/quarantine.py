@@ -181,6 +181,19 @@ async def _ensure_rows(
     return await lock_quarantine_rows(session, repository_id, test_case_ids)
 
 
+def _apply_manual(
+    session: AsyncSession, row: Quarantine, *, quarantined: bool, reason: str, actor: str, now: datetime
+) -> None:
+    """A manual quarantine or release of one locked row, with its history event."""
+    row.quarantined, row.automatic, row.since, row.reason, row.actor = quarantined, False, now, reason, actor
+    action = "quarantine" if quarantined else "release"
+    session.add(
+        QuarantineEvent(
+            test_case_id=row.test_case_id, action=action, automatic=False, reason=reason, actor=actor, at=now
+        )
+    )
+
+
 async def quarantine_tests(
     session: AsyncSession,
     repository_id: int,
@@ -205,12 +218,7 @@ async def quarantine_tests(
         row = rows[test_id]
         if row.quarantined and not row.automatic:
             continue
-        row.quarantined, row.automatic, row.since, row.reason, row.actor = True, False, now, reason, actor
-        session.add(
-            QuarantineEvent(
-                test_case_id=test_id, action="quarantine", automatic=False, reason=reason, actor=actor, at=now
-            )
-        )
+        _apply_manual(session, row, quarantined=True, reason=reason, actor=actor, now=now)
         changed += 1
     await session.flush()
     return changed
@@ -240,12 +248,7 @@ async def release_tests(
         row = rows.get(test_id)
         if row is None or not row.quarantined:
             continue
-        row.quarantined, row.automatic, row.since, row.reason, row.actor = False, False, now, reason, actor
-        session.add(
-            QuarantineEvent(
-                test_case_id=test_id, action="release", automatic=False, reason=reason, actor=actor, at=now
-            )
-        )
+        _apply_manual(session, row, quarantined=False, reason=reason, actor=actor, now=now)
         changed += 1
     await session.flush()
     return changed
