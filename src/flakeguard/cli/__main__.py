@@ -1,0 +1,3 @@
+from flakeguard.cli.main import main
+
+main()

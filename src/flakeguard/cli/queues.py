@@ -1,0 +1,62 @@
+"""`flakeguard queues`: job counts, dead letters, pause and resume."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from flakeguard.cli.support import console, parse_queues, run, settings_or_exit, with_producer
+
+app = typer.Typer(help="Inspect and manage the queues.", no_args_is_help=True)
+
+
+@app.command("list")
+def queues_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Job counts per queue and state."""
+    settings = settings_or_exit()
+    from rich.table import Table
+
+    counts: dict[str, dict[str, int]] = run(lambda: with_producer(settings, lambda p: p.counts()))
+    if as_json:
+        console.print_json(data=counts)
+        return
+    states = list(next(iter(counts.values())).keys())
+    table = Table("queue", *states)
+    for queue, row in counts.items():
+        table.add_row(queue, *(str(row[s]) for s in states))
+    console.print(table)
+
+
+@app.command("retry-failed")
+def queues_retry_failed(queue: Annotated[str, typer.Argument(help="Queue name, e.g. runs:ingest")]) -> None:
+    """Move every failed job of a queue (its dead letters) back to waiting."""
+    settings = settings_or_exit()
+    name = (parse_queues(queue) or [])[0]
+
+    async def retry(producer: Any) -> int:
+        q = producer.queue(name)
+        before = int((await q.getJobCounts("failed")).get("failed", 0))
+        await q.retryJobs({"state": "failed"})
+        return before
+
+    count = run(lambda: with_producer(settings, retry))
+    console.print(f"retried {count} failed job(s) of {name.value}")
+
+
+@app.command("pause")
+def queues_pause(queue: str) -> None:
+    """Pause a queue globally (jobs in flight finish)."""
+    settings = settings_or_exit()
+    name = (parse_queues(queue) or [])[0]
+    run(lambda: with_producer(settings, lambda p: p.queue(name).pause()))
+    console.print(f"{name.value} paused")
+
+
+@app.command("resume")
+def queues_resume(queue: str) -> None:
+    """Resume a paused queue."""
+    settings = settings_or_exit()
+    name = (parse_queues(queue) or [])[0]
+    run(lambda: with_producer(settings, lambda p: p.queue(name).resume()))
+    console.print(f"{name.value} resumed")
