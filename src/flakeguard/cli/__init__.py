@@ -4,6 +4,6 @@
 database); each command module declares its own Typer app and imports only from `support`.
 """
 
-from flakeguard.cli.main import app, main
+from flakeguard.cli.root import app, main
 
 __all__ = ["app", "main"]

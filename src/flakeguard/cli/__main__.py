@@ -1,3 +1,3 @@
-from flakeguard.cli.main import main
+from flakeguard.cli.root import main
 
 main()

@@ -1,4 +1,4 @@
-"""The `flakeguard` command: assembles the command modules, in the order `--help` lists them."""
+"""The root `flakeguard` command: only assembles the command modules, in the order `--help` lists them."""
 
 from __future__ import annotations
 
