@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Annotated
 
@@ -27,6 +26,8 @@ def loadtest(
     and analysed by an in-process worker against this deployment's database and Redis (jobs and rows of
     its own, removed afterwards). Prints throughput and enqueue-to-analysis latency."""
     settings = settings_or_exit()
+    import asyncio
+
     from flakeguard.logging import configure_logging
 
     if "LOG_LEVEL" not in os.environ:

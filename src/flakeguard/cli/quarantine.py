@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,6 +26,8 @@ app = typer.Typer(help="The quarantine: tests CI should mute.", no_args_is_help=
 def _actor(value: str | None) -> str:
     if value:
         return value
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import TYPE_CHECKING, Annotated
 
@@ -32,6 +31,8 @@ def migrate() -> None:
 def up(queues: Queues = None) -> None:
     """Start everything: migrations, Redis (embedded when REDIS_URL is unset), workers, health, metrics."""
     settings = settings_or_exit()
+    import asyncio
+
     from flakeguard.embedded_redis import EmbeddedRedis
     from flakeguard.logging import get_logger
     from flakeguard.runtime import run_process
@@ -67,6 +68,8 @@ def up(queues: Queues = None) -> None:
 def worker(queues: Queues = None) -> None:
     """Run the workers (REDIS_URL and DATABASE_URL required), serving health and metrics."""
     settings = settings_or_exit()
+    import asyncio
+
     from flakeguard.runtime import run_process
 
     if settings.redis_url is None and not settings.redis_cluster_enabled:

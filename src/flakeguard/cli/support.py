@@ -7,7 +7,6 @@ each command's own start-up stay fast.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -38,6 +37,8 @@ def settings_or_exit() -> Settings:
 
 
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    import asyncio
+
     return asyncio.run(coro_fn())  # type: ignore[arg-type]
 
 
