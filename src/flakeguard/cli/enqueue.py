@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from flakeguard.cli.errors import ExitCode
 from flakeguard.cli.recompute import (
     BatchSize,
     LookbackDays,
@@ -19,7 +20,7 @@ from flakeguard.cli.recompute import (
 from flakeguard.cli.support import (
     console,
     drop_none,
-    err_console,
+    fail,
     run,
     settings_or_exit,
     split_repo,
@@ -52,8 +53,7 @@ def enqueue_ingest(
     try:
         payload = parse_payload(RunsIngestJob, drop_none(data))
     except PayloadError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        fail(str(exc), ExitCode.USAGE)
     job = run(lambda: with_producer(settings, lambda p: p.ingest(payload)))
     console.print(json.dumps({"queue": QueueName.RUNS_INGEST.value, "id": job.id}))
 

@@ -1,7 +1,7 @@
 """`flakeguard ingest`: store JUnit reports from files, folders and ZIPs, from any CI, without GitHub.
 
 Exit codes: 0 when something was stored (or there was nothing to store), 1 when every report was
-refused (or the database failed), 2 on bad arguments.
+refused, 2 on bad arguments, 3 when the database cannot be used.
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from flakeguard.cli.support import console, err_console, run, settings_or_exit, split_repo
+from flakeguard.cli.errors import ExitCode
+from flakeguard.cli.support import console, fail, run, settings_or_exit, split_repo
 
 if TYPE_CHECKING:
     from flakeguard.config import Settings
@@ -117,44 +118,37 @@ def ingest_command(
     file is listed and does not stop the others. Re-running with the same --run-id/--attempt
     stores nothing twice."""
     from pydantic import ValidationError
-    from sqlalchemy.exc import SQLAlchemyError
 
+    from flakeguard.cli.database import prepare_database
     from flakeguard.jobs.payloads import RepositoryRef
-    from flakeguard.pipeline.local_ingest import InputError, LocalRun, collect_inputs
-    from flakeguard.store.migrate import upgrade
+    from flakeguard.pipeline.local_ingest import InputError, LocalRun, collect_inputs, parse_commit_sha
 
-    def bad(message: str) -> typer.Exit:
-        err_console.print(f"[red]flakeguard ingest: {message}[/red]")
-        return typer.Exit(2)
+    def bad(message: str) -> NoReturn:
+        fail(f"ingest: {message}", ExitCode.USAGE)
 
     settings = settings_or_exit()
     owner, name = split_repo(repo)
     try:
         ref = RepositoryRef(owner=owner, repo=name)
     except ValidationError:
-        raise bad(f"--repo {repo!r} is not a valid OWNER/NAME") from None
-    if not sha.strip() or len(sha) > 64:
-        raise bad("--sha must be a commit id (at most 64 characters)")
+        bad(f"--repo {repo!r} is not a valid OWNER/NAME")
+    try:
+        commit = parse_commit_sha(sha)
+    except ValueError as exc:
+        bad(f"--sha {exc}")
     if not branch.strip() or len(branch) > 255:
-        raise bad("--branch must be a branch name (at most 255 characters)")
+        bad("--branch must be a branch name (at most 255 characters)")
     try:
         started = parse_started_at(started_at)
     except ValueError:
-        raise bad(f"--started-at {started_at!r} is not an ISO 8601 time") from None
+        bad(f"--started-at {started_at!r} is not an ISO 8601 time")
     try:
         inputs = collect_inputs(paths)
     except InputError as exc:
-        raise bad(str(exc)) from None
-    local_run = LocalRun(ref, run_id, attempt, sha.strip(), branch.strip(), event, started)
-
-    if settings.database_url is None:  # the embedded SQLite file: create and migrate as needed
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(settings.async_database_url)
-    try:
-        result, analysis = run(lambda: _ingest(settings, local_run, inputs, analyze))
-    except SQLAlchemyError as exc:
-        err_console.print(f"[red]flakeguard ingest: database error: {exc}[/red]")
-        raise typer.Exit(1) from None
+        bad(str(exc))
+    local_run = LocalRun(ref, run_id, attempt, commit, branch.strip(), event, started)
+    prepare_database(settings, create_embedded=True)
+    result, analysis = run(lambda: _ingest(settings, local_run, inputs, analyze))
     data = summary_json(result, analysis)
     if as_json:
         typer.echo(json.dumps(data, indent=2))  # plain stdout: exact JSON for tools

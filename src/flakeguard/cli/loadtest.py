@@ -35,12 +35,11 @@ def loadtest(
     from rich.progress import Progress
     from rich.table import Table
 
+    from flakeguard.cli.database import migrate_database
     from flakeguard.embedded_redis import EmbeddedRedis
     from flakeguard.loadtest import run_loadtest
-    from flakeguard.store.migrate import upgrade
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.async_database_url)
+    migrate_database(settings)
     embedded = None
     redis_url = settings.redis_url
     if redis_url is None and not settings.redis_cluster_enabled:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flakeguard.cli.support import console, err_console, run, settings_or_exit, split_repo
+from flakeguard.cli.support import console, fail, in_repository, settings_or_exit
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-T = TypeVar("T")
 Repo = Annotated[str, typer.Option(help="OWNER/NAME")]
 TestRefs = Annotated[list[str], typer.Option("--test", help="Test case id or full key (repeatable)")]
 Reason = Annotated[str, typer.Option(help="Why (kept in the history)")]
@@ -34,30 +32,6 @@ def _actor(value: str | None) -> str:
         return "cli"
 
 
-def _in_repository(repo: str, fn: Callable[[AsyncSession, int], Awaitable[T]], *, write: bool) -> T:
-    """Run `fn(session, repository_id)` against DATABASE_URL; exit 1 on an unknown repository."""
-    from flakeguard.cli.database import open_database
-    from flakeguard.store.repository import get_repository
-
-    settings = settings_or_exit()
-    owner, name = split_repo(repo)
-
-    async def go() -> tuple[bool, T | None]:
-        async with open_database(settings) as db:
-            factory = db.sessions.begin if write else db.sessions
-            async with factory() as session:
-                repository = await get_repository(session, owner, name)
-                if repository is None:
-                    return False, None
-                return True, await fn(session, repository.id)
-
-    found, value = run(go)
-    if not found:
-        err_console.print(f"[red]unknown repository {owner}/{name}[/red]")
-        raise typer.Exit(1)
-    return value  # type: ignore[return-value]
-
-
 def _change(repo: str, tests: list[str], reason: str, actor: str | None, *, release: bool) -> None:
     from flakeguard.pipeline.quarantine import quarantine_tests, release_tests, resolve_tests
 
@@ -70,10 +44,9 @@ def _change(repo: str, tests: list[str], reason: str, actor: str | None, *, rele
         fn = release_tests if release else quarantine_tests
         return await fn(session, repository_id, resolved.ids, reason=reason, actor=who), []
 
-    changed, unknown = _in_repository(repo, change, write=True)
+    changed, unknown = in_repository(settings_or_exit(), repo, change, write=True)
     if unknown:
-        err_console.print(f"[red]unknown test(s), nothing changed: {', '.join(unknown)}[/red]")
-        raise typer.Exit(1)
+        fail(f"unknown test(s), nothing changed: {', '.join(unknown)}")
     verb = "released" if release else "quarantined"
     console.print(f"{verb} {changed} of {len(tests)} test(s) ({len(tests) - changed} unchanged)")
 
@@ -87,7 +60,7 @@ def list_command(
 
     from flakeguard.pipeline.quarantine import QuarantineEntry, quarantine_json, quarantine_list
 
-    entries: list[QuarantineEntry] = _in_repository(repo, quarantine_list, write=False)
+    entries: list[QuarantineEntry] = in_repository(settings_or_exit(), repo, quarantine_list, write=False)
     if as_json:
         typer.echo(json.dumps(quarantine_json(repo, entries, datetime.now(UTC)), indent=2))
         return
@@ -134,7 +107,7 @@ def history_command(
     async def history(session: AsyncSession, repository_id: int) -> list[Any]:
         return await quarantine_history(session, repository_id, limit=limit)
 
-    events = _in_repository(repo, history, write=False)
+    events = in_repository(settings_or_exit(), repo, history, write=False)
     if as_json:
         typer.echo(json.dumps({"repository": repo, "events": [e.to_json() for e in events]}, indent=2))
         return

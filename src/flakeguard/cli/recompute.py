@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flakeguard.cli.database import open_database
-from flakeguard.cli.support import console, err_console, run, settings_or_exit, split_repo
+from flakeguard.cli.errors import ExitCode
+from flakeguard.cli.support import console, err_console, fail, run, settings_or_exit, split_repo
 
 if TYPE_CHECKING:
     from flakeguard.jobs.payloads import TestsRecomputeJob
@@ -57,8 +58,7 @@ def build_job(
         job = parse_payload(TestsRecomputeJob, data)
         validate_scope(job.recompute_scope)
     except (PayloadError, PermanentError) as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        fail(str(exc), ExitCode.USAGE)
     return job
 
 
@@ -104,8 +104,7 @@ def recompute_command(
     try:
         result = run(go)
     except PermanentError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+        fail(str(exc))
     data = {
         "repository": job.repository.full_name,
         "scope": job.recompute_scope.type,

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from flakeguard.cli.support import console, err_console, run, settings_or_exit, split_repo
+from flakeguard.cli.errors import ExitCode
+from flakeguard.cli.support import console, fail, in_repository, settings_or_exit, split_repo
 
 
 class ReportFormat(StrEnum):
@@ -33,36 +34,23 @@ def report_command(
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many tests (table/markdown)")] = None,
 ) -> None:
     """The flakiness report: every test (or --status ones), sorted by impact."""
-    from flakeguard.cli.database import open_database
     from flakeguard.pipeline.report import (
-        ReportRow,
         build_report,
         parse_statuses,
         render_markdown,
         render_table,
         report_json,
     )
-    from flakeguard.store.repository import get_repository
 
     settings = settings_or_exit()
     owner, name = split_repo(repo)
     try:
         statuses = parse_statuses(status)
     except ValueError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-
-    async def go() -> list[ReportRow] | None:
-        async with open_database(settings) as db, db.sessions() as session:
-            repository = await get_repository(session, owner, name)
-            if repository is None:
-                return None
-            return await build_report(session, repository.id, statuses)
-
-    rows = run(go)
-    if rows is None:
-        err_console.print(f"[red]unknown repository {owner}/{name}[/red]")
-        raise typer.Exit(1)
+        fail(f"--status: {exc}", ExitCode.USAGE)
+    rows = in_repository(
+        settings, repo, lambda session, repository_id: build_report(session, repository_id, statuses)
+    )
     generated_at = datetime.now(UTC)
     full_name = f"{owner}/{name}"
     if output_format is ReportFormat.JSON:

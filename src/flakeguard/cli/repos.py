@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flakeguard.cli.support import console, err_console, run, settings_or_exit, split_repo, with_sessions
+from flakeguard.cli.support import console, fail, run, settings_or_exit, split_repo, with_sessions
 
 app = typer.Typer(
     help="Repositories FlakeGuard tracks (polling covers the active ones).", no_args_is_help=True
@@ -86,6 +86,5 @@ def repos_remove(repo: Annotated[str, typer.Argument(help="OWNER/NAME")]) -> Non
         return True
 
     if not run(lambda: with_sessions(settings, deactivate)):
-        err_console.print(f"[red]{owner}/{name} is not tracked[/red]")
-        raise typer.Exit(1)
+        fail(f"{owner}/{name} is not tracked (`flakeguard repos list` shows the tracked ones)")
     console.print(f"{owner}/{name} is no longer polled")

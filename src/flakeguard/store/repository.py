@@ -73,7 +73,11 @@ async def upsert_repository(
     *,
     installation_id: int | None = None,
     default_branch: str | None = None,
+    active: bool = True,
 ) -> Repository:
+    """The repository row, created when missing. `active` (polled for GitHub runs) applies to a new
+    row only: repositories fed by `flakeguard ingest` are created inactive, and never polled until
+    `flakeguard repos add` says they are on GitHub."""
     repo = await get_repository(session, owner, name)
     if repo is None:
         stmt = (
@@ -83,7 +87,7 @@ async def upsert_repository(
                 name=name,
                 installation_id=installation_id,
                 default_branch=default_branch,
-                active=True,
+                active=active,
                 created_at=utcnow(),
                 updated_at=utcnow(),
             )
