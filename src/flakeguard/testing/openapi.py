@@ -106,12 +106,22 @@ class OpenAPIValidator:
         root["components"] = self._components
         jsonschema.validate(body, root, cls=jsonschema.Draft202012Validator)
 
-    def validate_request(self, method: str, template: str, body: Any) -> None:
+    def has_request_body(self, method: str, template: str) -> bool:
+        return "requestBody" in self.operation(method, template)
+
+    def request_errors(self, method: str, template: str, body: Any) -> list[jsonschema.ValidationError]:
+        """Every way `body` breaks the operation's request-body schema (none: it fits)."""
         op = self.operation(method, template)
         schema = op["requestBody"]["content"]["application/json"]["schema"]
         root = dict(_denullable(schema))
         root["components"] = self._components
-        jsonschema.validate(body, root, cls=jsonschema.Draft202012Validator)
+        checker = jsonschema.Draft202012Validator(root)
+        return sorted(checker.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
+
+    def validate_request(self, method: str, template: str, body: Any) -> None:
+        errors = self.request_errors(method, template, body)
+        if errors:
+            raise errors[0]
 
 
 @cache
