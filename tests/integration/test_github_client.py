@@ -399,6 +399,18 @@ async def test_summary_is_cut_under_the_limit(gh: FakeGitHub, client: GitHubClie
     assert pub.requests == 1  # no file → no annotations
 
 
+async def test_a_long_multibyte_failure_message_is_cut_to_githubs_64_kb(
+    gh: FakeGitHub, client: GitHubClient
+) -> None:
+    # 40,000 characters but 80,000 bytes: a cut by characters alone made GitHub refuse the check run.
+    failure = CheckRunFailure("tests.test_mod.test_x", "tests/test_mod.py", 3, "é" * 40_000)
+    await publish_check_run(client, OWNER, REPO, SHA, CheckRunReport([failure]))
+    (cr,) = gh.check_runs
+    (annotation,) = cr.annotations
+    assert 60_000 <= len(annotation["message"].encode()) <= 64 * 1024
+    assert annotation["message"].endswith("é")  # cut between characters
+
+
 @pytest.mark.parametrize(
     "body",
     [
