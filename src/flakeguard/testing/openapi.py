@@ -116,8 +116,7 @@ class OpenAPIValidator:
         return sorted(checker.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
 
     def _checker(self, key: tuple[str, ...], schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
-        """One compiled validator per schema: building one (and checking the schema) per body made
-        validating a thousand-run listing take seconds."""
+        """One validator per schema, built (and the schema checked) once."""
         checker = self._checkers.get(key)
         if checker is None:
             root = dict(_denullable(schema))
