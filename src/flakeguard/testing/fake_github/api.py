@@ -85,14 +85,15 @@ class GitHubApi:
         }
         if not headers.get("user-agent", "").strip():
             return Response(403, {"content-type": "text/plain; charset=utf-8"}, USER_AGENT_REFUSAL, None)
-        template = template_for(method, path)
+        found = _match(method, path)
+        template = found[0].template if found else None
         try:
             caller = self._caller(headers)
         except ApiError as e:
             return self._error(e, base, None, template)
         budget = self.budgets.of(caller.identity if caller else ANONYMOUS)
         try:
-            reply = self._answer(method, path, query, headers, raw_body, caller, budget)
+            reply = self._answer(found, path, query, headers, raw_body, caller, budget)
         except ApiError as e:
             return self._error(e, base, budget, template)
         return self._reply(reply, base, budget, headers, template)
@@ -103,7 +104,7 @@ class GitHubApi:
 
     def _answer(
         self,
-        method: str,
+        found: tuple[Route, dict[str, str]] | None,
         path: str,
         query: dict[str, str],
         headers: Mapping[str, str],
@@ -114,7 +115,6 @@ class GitHubApi:
         version = headers.get("x-github-api-version")
         if version is not None and version not in API_VERSIONS:
             raise ApiError(400, f"'{version[:40]}' is not a supported version of the REST API.")
-        found = _match(method, path)
         if found is None:
             raise not_found()  # GitHub answers 404 to unknown methods on known paths too
         route, params = found
@@ -132,8 +132,10 @@ class GitHubApi:
                 charge=False,
             )
         body = parse_json_object(raw_body)
-        validate_body(method, route.template, body, resource=route.resource)
-        request = ApiRequest(method, path, route.template, params, query, headers, body, caller.token, budget)
+        validate_body(route.method, route.template, body, resource=route.resource)
+        request = ApiRequest(
+            route.method, path, route.template, params, query, headers, body, caller.token, budget
+        )
         return route.handle(self.ctx, request)
 
     def _error(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from flakeguard.testing.fake_github.auth import Credentials
 from flakeguard.testing.fake_github.blobs import BlobHost
@@ -31,6 +31,7 @@ class Context:
 
 
 Handler = Callable[[Context, ApiRequest], Reply]
+Owned = TypeVar("Owned", Artifact, CheckRunRecord)
 
 
 def compile_template(template: str) -> re.Pattern[str]:
@@ -78,22 +79,22 @@ def _run(ctx: Context, req: ApiRequest) -> Run:
     return run
 
 
-def _artifact(ctx: Context, req: ApiRequest) -> Artifact:
+def _in_repo(ctx: Context, req: ApiRequest, param: str, find: Callable[[int], Owned | None]) -> Owned:
+    """The record named by path parameter `param`, 404 unless it belongs to the request's repository."""
     _repo(ctx, req)
-    artifact_id = req.int_param("artifact_id")
-    artifact = ctx.state.artifact(artifact_id) if artifact_id is not None else None
-    if artifact is None or (artifact.owner, artifact.repo) != (req.params["owner"], req.params["repo"]):
-        raise not_found()
-    return artifact
-
-
-def _check_run(ctx: Context, req: ApiRequest) -> CheckRunRecord:
-    _repo(ctx, req)
-    cid = req.int_param("check_run_id")
-    record = ctx.state.check_run(cid) if cid is not None else None
+    ident = req.int_param(param)
+    record = find(ident) if ident is not None else None
     if record is None or (record.owner, record.repo) != (req.params["owner"], req.params["repo"]):
         raise not_found()
     return record
+
+
+def _artifact(ctx: Context, req: ApiRequest) -> Artifact:
+    return _in_repo(ctx, req, "artifact_id", ctx.state.artifact)
+
+
+def _check_run(ctx: Context, req: ApiRequest) -> CheckRunRecord:
+    return _in_repo(ctx, req, "check_run_id", ctx.state.check_run)
 
 
 def _listing(
