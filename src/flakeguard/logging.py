@@ -78,22 +78,32 @@ def configure_logging(level: str = "info", *, stream: Any = None) -> None:
     logging.addLevelName(FATAL, "FATAL")
     numeric = _LEVELS.get(level.lower(), logging.INFO)
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.INFO) if numeric < logging.INFO else numeric)
-    # Third-party chatter stays at warning unless we are tracing.
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "asyncio", "bullmq", "alembic"):
+    # Third-party chatter stays at warning unless we are tracing. uvicorn.error's info lines ("Started
+    # server process", once per server) say less than our own `flakeguard_ready` line.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "uvicorn.error", "asyncio", "bullmq", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING if numeric > logging.DEBUG else logging.DEBUG)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        _level_names,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        _redact,
+    ]
+    # Lines of libraries that log through the standard library (uvicorn, alembic...) get the same shape.
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            _level_names,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            _redact,
-            structlog.processors.JSONRenderer(),
-        ],
+        processors=[*shared, structlog.processors.JSONRenderer()],
         wrapper_class=_bound_logger_class(numeric),
         logger_factory=lambda *_: _Printer(stream or sys.stderr),
         cache_logger_on_first_use=False,

@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import uvicorn
 
 from flakeguard.config import Settings
 from flakeguard.jobs.names import QueueName
 from flakeguard.logging import get_logger
+from flakeguard.pipeline.poll_schedule import github_identity, start_polling
 from flakeguard.server.app import create_api_app, create_metrics_app
 from flakeguard.services import Services
+from flakeguard.store.db import describe_database_url
 from flakeguard.workers.handlers import HANDLERS
 from flakeguard.workers.host import WorkerHost
 
@@ -42,7 +44,10 @@ async def run_process(
     api_token: str | None,
     run_workers: bool = True,
     schedule_polling: bool = True,
+    started: Mapping[str, object] | None = None,
 ) -> int:
+    """Serve until SIGTERM/SIGINT. `started` adds what the caller set up (migrations, an embedded
+    Redis) to the one `flakeguard_ready` line that says what runs."""
     services = Services.create(settings, redis_url=redis_url)
     host = WorkerHost(services, HANDLERS, queues or list(QueueName), concurrency=settings.worker_concurrency)
     stop = asyncio.Event()
@@ -71,18 +76,22 @@ async def run_process(
         servers.append(_server(create_metrics_app(services), settings.bind_host, settings.metrics_port))
     tasks = [asyncio.create_task(s.serve()) for s in servers]
     try:
+        polling = "not in this process (--queues)"
         if run_workers:
             await host.start()
-            if schedule_polling and settings.polling_enabled and QueueName.POLLING in host.queue_names:
-                from flakeguard.pipeline.polling import schedule_polling as schedule
-
-                await schedule(services)
+            if schedule_polling and QueueName.POLLING in host.queue_names:
+                polling = await start_polling(services)
         log.info(
             "flakeguard_ready",
             health_port=settings.health_check_port,
             metrics_port=settings.metrics_port if settings.metrics_enabled else None,
             redis=services.redis.describe(),
             database=services.engine.dialect.name,
+            database_at=describe_database_url(settings.async_database_url),
+            **dict(started or {}),
+            queues=[q.value for q in host.queue_names] if run_workers else [],
+            github=github_identity(settings) or "not configured",
+            polling=polling,
         )
         done, _ = await asyncio.wait(
             [asyncio.create_task(stop.wait()), *tasks], return_when=asyncio.FIRST_COMPLETED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,8 +13,17 @@ from flakeguard.cli.support import console, fail, in_repository, settings_or_exi
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from flakeguard.pipeline.test_refs import Resolution
+
 Repo = Annotated[str, typer.Option(help="OWNER/NAME")]
-TestRefs = Annotated[list[str], typer.Option("--test", help="Test case id or full key (repeatable)")]
+TestRefs = Annotated[
+    list[str],
+    typer.Option(
+        "--test",
+        help="A test as the report prints it (`module.Class › test`), classname::name, a unique end "
+        "of its name, its id or its key (repeatable)",
+    ),
+]
 Reason = Annotated[str, typer.Option(help="Why (kept in the history)")]
 Actor = Annotated[str | None, typer.Option(help="Who (default: the current user)")]
 
@@ -37,16 +46,16 @@ def _change(repo: str, tests: list[str], reason: str, actor: str | None, *, rele
 
     who = _actor(actor)
 
-    async def change(session: AsyncSession, repository_id: int) -> tuple[int, list[str]]:
+    async def change(session: AsyncSession, repository_id: int) -> tuple[int, Resolution]:
         resolved = await resolve_tests(session, repository_id, tests)
-        if resolved.unknown:
-            return 0, resolved.unknown
+        if not resolved.complete:
+            return 0, resolved
         fn = release_tests if release else quarantine_tests
-        return await fn(session, repository_id, resolved.ids, reason=reason, actor=who), []
+        return await fn(session, repository_id, resolved.ids, reason=reason, actor=who), resolved
 
-    changed, unknown = in_repository(settings_or_exit(), repo, change, write=True)
-    if unknown:
-        fail(f"unknown test(s), nothing changed: {', '.join(unknown)}")
+    changed, resolved = in_repository(settings_or_exit(), repo, change, write=True)
+    if not resolved.complete:
+        fail(f"{resolved.describe_problems()}; nothing changed")
     verb = "released" if release else "quarantined"
     console.print(f"{verb} {changed} of {len(tests)} test(s) ({len(tests) - changed} unchanged)")
 
@@ -56,29 +65,34 @@ def list_command(
     repo: Repo, as_json: Annotated[bool, typer.Option("--json", help="JSON for test runners")] = False
 ) -> None:
     """The quarantined tests of a repository."""
-    from rich.table import Table
-
+    from flakeguard.cli.tables import Column, fitted_table
     from flakeguard.pipeline.quarantine import QuarantineEntry, quarantine_json, quarantine_list
 
     entries: list[QuarantineEntry] = in_repository(settings_or_exit(), repo, quarantine_list, write=False)
     if as_json:
         typer.echo(json.dumps(quarantine_json(repo, entries, datetime.now(UTC)), indent=2))
         return
-    table = Table(
-        "id", "test", "since", "by", "auto", "reason", title=f"quarantine · {repo} · {len(entries)}"
-    )
-    for e in entries:
-        from flakeguard.junit.identity import display_name
-
-        table.add_row(
+    columns = [
+        Column("id", "right"),
+        Column("test", cut="start"),
+        Column("since"),
+        Column("by", cut="end"),
+        Column("reason", cut="end"),
+    ]
+    rows = [
+        [
             str(e.test_case_id),
-            display_name(e.classname, e.name),
-            e.since.strftime("%Y-%m-%d %H:%M"),
-            e.actor,
-            "yes" if e.automatic else "no",
+            e.display,
+            e.since.strftime("%Y-%m-%d"),
+            "auto" if e.automatic else e.actor,
             e.reason,
-        )
-    console.print(table)
+        ]
+        for e in entries
+    ]
+    title = f"quarantine · {repo} · {len(entries)}"
+    console.print(fitted_table(columns, rows, console.width, title=title))
+    if entries:
+        console.print("[dim]full reasons and keys: --json[/dim]")
 
 
 @app.command("add")
@@ -100,25 +114,31 @@ def history_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Quarantine changes, newest first."""
-    from rich.table import Table
+    from flakeguard.cli.tables import Column, fitted_table
+    from flakeguard.pipeline.quarantine import QuarantineHistoryEntry, quarantine_history
 
-    from flakeguard.pipeline.quarantine import quarantine_history
-
-    async def history(session: AsyncSession, repository_id: int) -> list[Any]:
+    async def history(session: AsyncSession, repository_id: int) -> list[QuarantineHistoryEntry]:
         return await quarantine_history(session, repository_id, limit=limit)
 
     events = in_repository(settings_or_exit(), repo, history, write=False)
     if as_json:
         typer.echo(json.dumps({"repository": repo, "events": [e.to_json() for e in events]}, indent=2))
         return
-    table = Table("at", "action", "test id", "by", "auto", "reason", title=f"quarantine history · {repo}")
-    for e in events:
-        table.add_row(
+    columns = [
+        Column("at"),
+        Column("action"),
+        Column("test", cut="start"),
+        Column("by", cut="end"),
+        Column("reason", cut="end"),
+    ]
+    rows = [
+        [
             e.at.strftime("%Y-%m-%d %H:%M"),
             e.action,
-            str(e.test_case_id),
-            e.actor,
-            "yes" if e.automatic else "no",
+            e.display,
+            "auto" if e.automatic else e.actor,
             e.reason,
-        )
-    console.print(table)
+        ]
+        for e in events
+    ]
+    console.print(fitted_table(columns, rows, console.width, title=f"quarantine history · {repo}"))

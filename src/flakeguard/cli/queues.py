@@ -21,10 +21,13 @@ def queues_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     if as_json:
         console.print_json(data=counts)
         return
+    # One column per queue, one row per state: queue names stay whole at 80 columns.
     states = list(next(iter(counts.values())).keys())
-    table = Table("queue", *states)
-    for queue, row in counts.items():
-        table.add_row(queue, *(str(row[s]) for s in states))
+    table = Table("state", title="FlakeGuard queues")
+    for queue in counts:
+        table.add_column(queue, justify="right", no_wrap=True)
+    for state in states:
+        table.add_row(state, *(f"{row[state]:,}" for row in counts.values()))
     console.print(table)
 
 

@@ -10,7 +10,15 @@ import typer
 
 from flakeguard.cli.database import open_database
 from flakeguard.cli.errors import ExitCode
-from flakeguard.cli.support import console, err_console, fail, run, settings_or_exit, split_repo
+from flakeguard.cli.support import (
+    console,
+    err_console,
+    fail,
+    in_flag_terms,
+    run,
+    settings_or_exit,
+    split_repo,
+)
 
 if TYPE_CHECKING:
     from flakeguard.jobs.payloads import TestsRecomputeJob
@@ -27,6 +35,18 @@ UpdateQuarantine = Annotated[
 ]
 
 app = typer.Typer()
+# Payload fields (the queue's wire names) and the options that set them, for error messages.
+FLAGS = {
+    "recomputeScope.type": "--scope",
+    "recomputeScope.patterns": "--pattern",
+    "recomputeScope.testIds": "--test",
+    "recomputeScope.lookbackDays": "--lookback-days",
+    "lookbackDays": "--lookback-days",
+    "options.batchSize": "--batch-size",
+    "batchSize": "--batch-size",
+    "repository.owner": "--repo",
+    "repository.repo": "--repo",
+}
 
 
 def build_job(
@@ -58,7 +78,7 @@ def build_job(
         job = parse_payload(TestsRecomputeJob, data)
         validate_scope(job.recompute_scope)
     except (PayloadError, PermanentError) as exc:
-        fail(str(exc), ExitCode.USAGE)
+        fail(in_flag_terms(str(exc), FLAGS), ExitCode.USAGE)
     return job
 
 

@@ -40,10 +40,14 @@ def repos_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     if as_json:
         console.print_json(data=repos)
         return
-    table = Table("repository", "installation", "default branch", "active")
+    # "polled": the `active` flag; repositories fed only by `flakeguard ingest` are not.
+    table = Table("repository", "installation", "default branch", "polled")
     for r in repos:
         table.add_row(
-            r["repository"], str(r["installationId"] or "-"), r["defaultBranch"] or "-", str(r["active"])
+            r["repository"],
+            str(r["installationId"] or "-"),
+            r["defaultBranch"] or "-",
+            "yes" if r["active"] else "no",
         )
     console.print(table)
 
@@ -54,7 +58,7 @@ def repos_add(
     installation_id: Annotated[int | None, typer.Option(help="GitHub App installation id")] = None,
     default_branch: Annotated[str | None, typer.Option(help="The default branch (protected)")] = None,
 ) -> None:
-    """Track a repository (polling then looks for its runs)."""
+    """Track a repository on GitHub (polling then looks for its runs)."""
     settings = settings_or_exit()
     from flakeguard.store.repository import upsert_repository
 

@@ -78,7 +78,9 @@ def up(queues: Queues = None) -> None:
     try:
         check_ports_free(settings)
         before, after = migrate_database(settings)
-        log.info("database_migrated" if before != after else "database_up_to_date", revision=after)
+        migrations = (
+            f"up to date ({after})" if before == after else f"migrated {before or 'empty'} -> {after}"
+        )
         redis_url = settings.redis_url
         if redis_url is None and not settings.redis_cluster_enabled:
             embedded = EmbeddedRedis(settings.data_dir / "redis")
@@ -98,7 +100,10 @@ def up(queues: Queues = None) -> None:
             )
         )
         pidfile.write_text(f"{os.getpid()}\n")
-        code = asyncio.run(run_process(settings, redis_url=redis_url, queues=queue_names, api_token=token))
+        started = {"migrations": migrations, "redis_embedded": embedded is not None}
+        code = asyncio.run(
+            run_process(settings, redis_url=redis_url, queues=queue_names, api_token=token, started=started)
+        )
     finally:
         if embedded is not None:
             embedded.stop()

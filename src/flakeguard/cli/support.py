@@ -115,6 +115,17 @@ def split_repo(value: str) -> tuple[str, str]:
     return owner, name
 
 
+def in_flag_terms(message: str, flags: dict[str, str]) -> str:
+    """A payload validation message in the terms of the command line: `recomputeScope.type` becomes
+    `--scope`, and the model's name goes."""
+    import re
+
+    message = re.sub(r"^invalid \w+ payload: ", "", message)
+    for path in sorted(flags, key=len, reverse=True):
+        message = message.replace(path, flags[path])
+    return message
+
+
 def drop_none(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: drop_none(v) for k, v in value.items() if v is not None}

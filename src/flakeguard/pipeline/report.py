@@ -176,14 +176,14 @@ def report_json(repository: str, rows: Sequence[ReportRow], generated_at: dateti
 
 
 def shorten(text: str, width: int) -> str:
-    """Fit `text` in `width` characters, keeping its end (the test's own name) and cutting the middle."""
+    """Fit `text` in `width` characters, keeping its end: a test's own name and its class or module
+    are its most specific part (`…test_module_0 › test_case_000`). `flakeguard quarantine add --test`
+    accepts the shortened form."""
     if len(text) <= width:
         return text
     if width <= 1:
-        return text[:width]
-    head = max(0, (width - 1) // 3)
-    tail = width - 1 - head
-    return f"{text[:head]}…{text[len(text) - tail :]}"
+        return text[-width:] if width else ""
+    return f"…{text[len(text) - (width - 1) :]}"
 
 
 def _pct(value: float) -> str:
