@@ -178,6 +178,7 @@ async def check_redis(target: RedisTarget, source: str) -> None:
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import AuthenticationError, RedisError
+    from redis.exceptions import TimeoutError as RedisTimeout
 
     timeouts: dict[str, Any] = {
         "socket_connect_timeout": REDIS_TIMEOUT_S,
@@ -194,7 +195,7 @@ async def check_redis(target: RedisTarget, source: str) -> None:
     try:
         async with asyncio.timeout(REDIS_TIMEOUT_S + 1):
             await client.ping()
-    except TimeoutError:
+    except (TimeoutError, RedisTimeout):
         fail(
             f"Redis at {where} did not answer within {REDIS_TIMEOUT_S:.0f} s ({source})", ExitCode.UNAVAILABLE
         )
