@@ -156,7 +156,7 @@ def dashboard(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
                     response = board.api("POST", "/api/v1/queues/runs:ingest/jobs", json=payload)
                     assert response.status_code == 202, response.text
                 jobs = [f"analyze-{history.OWNER}-{history.REPO}-{r.run_id}-{r.attempt}" for r in runs]
-                wait_for(lambda: _analysed(prefix, jobs), 120, "every run ingested and analysed", interval=0.5)
+                wait_for(lambda: _analysed(prefix, jobs), 120, "every run analysed", interval=0.5)
                 board.cli("recompute", "--repo", board.repo)
                 yield board
         finally:

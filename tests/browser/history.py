@@ -95,7 +95,7 @@ def publish(gh: FakeGitHub, now: datetime | None = None) -> list[PublishedRun]:
                     *BROKEN,
                     rng,
                     Outcome.ERROR,
-                    message=f"ConnectionRefusedError: [Errno 111] Connection refused: 127.0.0.1:{rng.randint(30000, 60000)}",
+                    message=f"ConnectionRefusedError: [Errno 111] refused port {rng.randint(30000, 60000)}",
                 )
             )
         else:
@@ -110,12 +110,13 @@ def publish(gh: FakeGitHub, now: datetime | None = None) -> list[PublishedRun]:
             )
         )
         main_fails = branch == "main" and rng.random() < 0.28
+        request_id = uuid.UUID(int=rng.getrandbits(128))
         cases.append(
             _case(
                 *MAIN_FLAKY,
                 rng,
                 Outcome.FAILED if main_fails else Outcome.PASSED,
-                message=f"AssertionError: expected 302, got 500 (request {uuid.UUID(int=rng.getrandbits(128))})",
+                message=f"AssertionError: expected 302, got 500 (request {request_id})",
             )
         )
         rerun = rng.random() < 0.2
@@ -142,12 +143,7 @@ def publish(gh: FakeGitHub, now: datetime | None = None) -> list[PublishedRun]:
         )
         published.append(PublishedRun(run_id, 1))
         if rerun:
-            again = [
-                _case(c.classname, c.name, rng, c.outcome if c.outcome is not Outcome.FAILED else Outcome.PASSED)
-                if (c.classname, c.name) == RERUN_FLAKY
-                else c
-                for c in cases
-            ]
+            again = [_case(*RERUN_FLAKY, rng) if (c.classname, c.name) == RERUN_FLAKY else c for c in cases]
             gh.add_run(
                 OWNER,
                 REPO,

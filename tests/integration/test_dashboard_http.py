@@ -81,8 +81,8 @@ def servers(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     }
     env = process_env(base)
     subprocess.run(
-        [sys.executable, "-m", "flakeguard", "ingest", "--repo", "acme/app", "--run-id", "7", "--sha", "a" * 40,
-         "--branch", "main", "--analyze", str(tmp / "report.xml")],
+        [sys.executable, "-m", "flakeguard", "ingest", "--repo", "acme/app", "--run-id", "7",
+         "--sha", "a" * 40, "--branch", "main", "--analyze", str(tmp / "report.xml")],
         env=env, cwd=ROOT, check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     private_port, public_port = free_port(), free_port()
@@ -242,7 +242,8 @@ def test_web_public_opens_reading_but_changes_still_need_the_token(servers: Serv
         page = client.get(f"/repos/acme/app/tests/{test_id}")
         assert page.status_code == 200
         assert "Quarantine this test" not in page.text and "Log in" in page.text
-        change = {"action": "quarantine", "reason": "anonymous", "csrf_token": _csrf(client.get("/login").text)}
+        csrf = _csrf(client.get("/login").text)
+        change = {"action": "quarantine", "reason": "anonymous", "csrf_token": csrf}
         refused = client.post(f"/repos/acme/app/tests/{test_id}/quarantine", data=change)
         assert refused.status_code == 401
     assert test_id not in _quarantined(servers)

@@ -166,9 +166,7 @@ class CommitGroup:
         return self.count("passed") > 0 and self.count("failed", "error") > 0
 
     def label(self) -> str:
-        parts = [f"commit {self.head_sha[:7]}"]
-        if self.branch:
-            parts.append(f"on {self.branch}")
+        parts = [f"commit {self.head_sha[:7]}" + (f" on {self.branch}" if self.branch else "")]
         runs = len({a.run_id for a in self.attempts})
         reruns = len(self.attempts) - runs
         parts.append(f"{runs} run{'s' if runs != 1 else ''}")
