@@ -6,10 +6,12 @@ Colours come from CSS classes (light and dark themes live in static/app.css); ev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from markupsafe import Markup, escape
+
+from flakeguard.web.views import CommitGroup
 
 OUTCOME_CLASS = {"passed": "o-pass", "failed": "o-fail", "error": "o-fail", "skipped": "o-skip"}
 
@@ -99,3 +101,48 @@ def trend_chart(
         f'<polyline points="{line}" class="spark-line" fill="none"/>{dots}{labels}'
     )
     return _svg(width, height, label, body, "trend")
+
+
+def _attempt_words(group: CommitGroup) -> str:
+    parts = []
+    for attempt in group.attempts:
+        outcomes = ", ".join(
+            e.outcome + (f" (retry {e.ordinal})" if e.ordinal else "") for e in attempt.executions
+        )
+        which = f"run {attempt.run_id}" + (
+            f" re-run {attempt.run_attempt}" if attempt.run_attempt > 1 else ""
+        )
+        parts.append(f"{which}: {outcomes}")
+    return "; ".join(parts)
+
+
+def commit_history(groups: Sequence[CommitGroup], run_url: Callable[[int, int], str]) -> Markup:
+    """The test page's history: one box per commit (newest first) linking to its newest run, with a
+    cell per execution in the order they ran; in-run retries narrower, re-run attempts after a ↻.
+
+    Built here rather than in the template: ~10x faster for thousands of executions (measured with
+    bench/bench_dashboard.py), and the markup stays small (no attribute per cell)."""
+    items = []
+    for group in groups:
+        newest = group.newest
+        when = f"{newest.started_at:%Y-%m-%d %H:%M} UTC"
+        label = escape(f"{group.label()}. {_attempt_words(group)}. Newest {when}")
+        href = escape(run_url(newest.run_id, newest.run_attempt))
+        sha, branch = escape(group.head_sha[:7]), escape(group.branch or "")
+        cells = []
+        for index, attempt in enumerate(group.attempts):
+            if attempt.run_attempt > 1:
+                cells.append('<b class="rerun">↻</b>')
+            elif index:
+                cells.append('<b class="gap"></b>')
+            cells.extend(
+                f'<i class="c {OUTCOME_CLASS.get(e.outcome, "o-skip")}{" retry" if e.ordinal else ""}"></i>'
+                for e in attempt.executions
+            )
+        items.append(
+            f'<li class="commit{" mixed" if group.flaky_here else ""}">'
+            f'<a href="{href}" aria-label="{label}" title="{label}">'
+            f'<code>{sha}</code><span class="branch">{branch}</span></a>'
+            f'<span class="cells" aria-hidden="true">{"".join(cells)}</span></li>'
+        )
+    return Markup(f'<ol class="history" aria-label="Executions grouped by commit">{"".join(items)}</ol>')

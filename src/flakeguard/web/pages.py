@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from flakeguard.analysis.score import (
     WEIGHT_BRANCH_DIVERSITY,
@@ -21,7 +22,7 @@ from flakeguard.analysis.score import (
     WEIGHT_RECENCY,
 )
 from flakeguard.pipeline.quarantine import quarantine_history, quarantine_tests, release_tests
-from flakeguard.pipeline.report import STATUS_ORDER, build_report
+from flakeguard.pipeline.report import STATUS_ORDER
 from flakeguard.pipeline.scoring import analysis_config
 from flakeguard.services import Services
 from flakeguard.store.models import Repository
@@ -32,7 +33,7 @@ from flakeguard.web.render import render
 from flakeguard.web.security import CSRF_FIELD, WebSecurity
 from flakeguard.web.signatures import group_failures
 from flakeguard.web.trend import flaky_counts, trend_points
-from flakeguard.web.views import PAGE_SIZES, TestFilter, filter_rows, group_by_commit
+from flakeguard.web.views import PAGE_SIZES, Page, TestFilter, group_by_commit
 
 router = APIRouter(include_in_schema=False)
 
@@ -204,6 +205,27 @@ async def logout(request: Request) -> Response:
 # ---------------------------------------------------------------------------------- repository
 
 
+async def _report_page(session: AsyncSession, repository_id: int, f: TestFilter) -> Page:
+    def fetch(page: int) -> Any:
+        return queries.report_page(
+            session,
+            repository_id,
+            status=f.status or None,
+            quarantined=None if not f.quarantine else f.quarantine == "yes",
+            name=f.q,
+            sort=f.sort,
+            descending=f.descending,
+            offset=(page - 1) * f.per_page,
+            limit=f.per_page,
+        )
+
+    found = await fetch(f.page)
+    page = Page.of(found.rows, found.total, f)
+    if page.page != f.page:  # past the last page: show the last one
+        page = Page.of((await fetch(page.page)).rows, found.total, f)
+    return page
+
+
 @router.get("/repos/{owner}/{repo}")
 async def repository_page(request: Request, owner: str, repo: str) -> Response:
     _require_reader(request)
@@ -211,8 +233,7 @@ async def repository_page(request: Request, owner: str, repo: str) -> Response:
     f = TestFilter.parse(request.query_params)
     now = datetime.now(UTC)
     async with _services(request).sessions() as session:
-        rows = await build_report(session, repository.id)
-        page = filter_rows(rows, f)
+        page = await _report_page(session, repository.id, f)
         strips = await queries.recent_outcomes(session, [r.test_case_id for r in page.rows], STRIP_LENGTH)
         context: dict[str, Any] = {
             "repository": repository,
@@ -263,6 +284,9 @@ async def _test_context(request: Request, repository: Repository, test_id: int) 
         "evidence": describe_evidence(result.evidence) if result is not None else [],
         "components": COMPONENTS,
         "groups": group_by_commit(executions),
+        "run_url": lambda run_id, attempt: (
+            f"/repos/{repository.owner}/{repository.name}/runs/{run_id}/attempts/{attempt}"
+        ),
         "shown": len(executions),
         "total": total,
         "limit": limit,

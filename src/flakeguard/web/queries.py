@@ -8,14 +8,17 @@ The ranked test list itself is `flakeguard.pipeline.report.build_report` (the or
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import operators
 
 from flakeguard.analysis import Observation, Status
+from flakeguard.pipeline.report import STATUS, ReportRow, report_order, report_row, report_select, status_rank
 from flakeguard.pipeline.scoring import load_observations
 from flakeguard.store.models import (
     CheckRunRecord,
@@ -283,6 +286,74 @@ async def analysis_stamp(session: AsyncSession, repository_id: int) -> tuple[dat
 
 
 # ---------------------------------------------------------------------------------- repository
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPage:
+    rows: list[ReportRow]
+    total: int  # tests that match the filter
+
+
+# Sortable columns besides the report's own order ("rank"); ties keep the report's order.
+SORTABLE: dict[str, Callable[[], Any]] = {
+    "name": lambda: func.lower(TestCase.classname + "." + TestCase.name),
+    "status": status_rank,
+    "score": lambda: func.coalesce(FlakinessResult.score, -1.0),
+    "confidence": lambda: func.coalesce(FlakinessResult.confidence, 0.0),
+    "failure_rate": lambda: func.coalesce(FlakinessResult.failure_rate, 0.0),
+    "last_failure": lambda: FlakinessResult.last_failure_at,
+}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def report_page(
+    session: AsyncSession,
+    repository_id: int,
+    *,
+    status: str | None,
+    quarantined: bool | None,
+    name: str,
+    sort: str,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> ReportPage:
+    """One page of the report (`flakeguard.pipeline.report`), filtered and sorted in the database:
+    a page of a 5,000-test repository fetches its 50 rows, not 5,000."""
+    query = report_select(repository_id, with_evidence=False)
+    if status:
+        query = query.where(STATUS.in_([status]))
+    if quarantined is not None:
+        flag = func.coalesce(Quarantine.quarantined, False)
+        query = query.where(flag.is_(True) if quarantined else flag.is_(False))
+    if name:
+        pattern = f"%{_escape_like(name.lower())}%"
+        query = query.where(
+            or_(
+                func.lower(TestCase.key).like(pattern, escape="\\"),
+                func.lower(TestCase.classname + "." + TestCase.name).like(pattern, escape="\\"),
+            )
+        )
+    total = int((await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one())
+    order = list(report_order(session.bind.dialect.name))
+    if sort in SORTABLE:
+        column = SORTABLE[sort]()
+        order.insert(0, column.desc().nulls_last() if descending else column.asc().nulls_first())
+    elif descending:  # the report's order, reversed
+        order = [_reversed(clause) for clause in order]
+    result = await (await session.connection()).execute(query.order_by(*order).offset(offset).limit(limit))
+    return ReportPage([report_row(r, with_evidence=False) for r in result], total)
+
+
+def _reversed(clause: ColumnElement[Any]) -> ColumnElement[Any]:
+    modifier = getattr(clause, "modifier", None)
+    element = getattr(clause, "element", clause)
+    if modifier is operators.desc_op:
+        return element.asc()
+    return clause.desc()
 
 
 async def recent_outcomes(

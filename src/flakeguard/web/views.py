@@ -3,9 +3,9 @@ the history grouped by commit). No I/O here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from math import ceil
 from typing import Any
 
@@ -15,17 +15,17 @@ from flakeguard.web.queries import ExecutionRow
 PAGE_SIZES = (25, 50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 50
 MAX_QUERY = 200
-_EPOCH = datetime.min.replace(tzinfo=UTC)
 
-# sort name -> (key, descending by default). "rank" is the report's order (impact first).
-SORTS: dict[str, tuple[Callable[[ReportRow], Any] | None, bool]] = {
-    "rank": (None, False),
-    "name": (lambda r: r.display.lower(), False),
-    "status": (lambda r: STATUS_ORDER.get(r.status, 9), False),
-    "score": (lambda r: -1.0 if r.score is None else r.score, True),
-    "confidence": (lambda r: r.confidence, True),
-    "failure_rate": (lambda r: r.failure_rate, True),
-    "last_failure": (lambda r: r.last_failure_at or _EPOCH, True),
+# Sortable columns and whether each sorts descending first ("rank" is the report's own order);
+# the sorting itself is done by the database (`flakeguard.web.queries.report_page`).
+SORTS: dict[str, bool] = {
+    "rank": False,
+    "name": False,
+    "status": False,
+    "score": True,
+    "confidence": True,
+    "failure_rate": True,
+    "last_failure": True,
 }
 
 
@@ -51,7 +51,7 @@ class TestFilter:
         if sort not in SORTS:
             sort = "rank"
         order = params.get("order", "")
-        descending = SORTS[sort][1] if order not in ("asc", "desc") else order == "desc"
+        descending = SORTS[sort] if order not in ("asc", "desc") else order == "desc"
         return cls(
             status=status if status in STATUS_ORDER else "",
             quarantine=quarantine if quarantine in ("yes", "no") else "",
@@ -69,7 +69,7 @@ class TestFilter:
             "quarantine": self.quarantine,
             "q": self.q,
             "sort": "" if self.sort == "rank" else self.sort,
-            "order": "" if self.descending == SORTS[self.sort][1] else ("desc" if self.descending else "asc"),
+            "order": "" if self.descending == SORTS[self.sort] else ("desc" if self.descending else "asc"),
             "page": "" if self.page == 1 else str(self.page),
             "per_page": "" if self.per_page == DEFAULT_PAGE_SIZE else str(self.per_page),
         }
@@ -78,8 +78,8 @@ class TestFilter:
 
     def sort_query(self, column: str) -> dict[str, str]:
         """Clicking a column header: sort by it (its natural direction), or flip it when sorted by it."""
-        descending = not self.descending if column == self.sort else SORTS[column][1]
-        order = "" if descending == SORTS[column][1] else ("desc" if descending else "asc")
+        descending = not self.descending if column == self.sort else SORTS[column]
+        order = "" if descending == SORTS[column] else ("desc" if descending else "asc")
         return self.query(sort="" if column == "rank" else column, order=order, page="")
 
     def aria_sort(self, column: str) -> str:
@@ -108,26 +108,10 @@ class Page:
     pages: int
     first_rank: int  # 1-based position of the first row in the filtered list
 
-
-def filter_rows(rows: Sequence[ReportRow], f: TestFilter) -> Page:
-    """Filter (status, quarantine, name), sort and page the report's rows (given in report order)."""
-    needle = f.q.lower()
-    kept = [
-        r
-        for r in rows
-        if (not f.status or r.status == f.status)
-        and (not f.quarantine or r.quarantined == (f.quarantine == "yes"))
-        and (not needle or needle in r.key.lower() or needle in r.display.lower())
-    ]
-    key, _ = SORTS[f.sort]
-    if key is not None:
-        kept.sort(key=key, reverse=f.descending)  # stable: ties keep the report's order
-    elif f.descending:
-        kept.reverse()
-    pages = max(1, ceil(len(kept) / f.per_page))
-    page = min(f.page, pages)
-    start = (page - 1) * f.per_page
-    return Page(kept[start : start + f.per_page], len(kept), page, pages, start + 1)
+    @classmethod
+    def of(cls, rows: list[ReportRow], total: int, f: TestFilter) -> Page:
+        pages = max(1, ceil(total / f.per_page))
+        return cls(rows, total, min(f.page, pages), pages, (min(f.page, pages) - 1) * f.per_page + 1)
 
 
 # --------------------------------------------------------------------------------- the history
