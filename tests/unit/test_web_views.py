@@ -188,12 +188,13 @@ def test_the_trend_replays_the_analysis_at_each_point() -> None:
 
 
 def test_charts_are_labelled_svg_and_escape_their_labels() -> None:
-    strip = outcome_strip(["failed", "passed", "skipped"], 'last 3 <"executions">')
+    strip = outcome_strip(["failed", "passed", "skipped"])
     assert strip.startswith("<svg") and 'role="img"' in strip
-    assert "&lt;&#34;executions&#34;&gt;" in strip and '<"executions">' not in strip
-    assert strip.count("<rect") == 3 and 'class="o-fail"' in strip
-    assert "no executions" in outcome_strip([], "x")
-    assert sparkline([0, 2, 1], "trend").count("<circle") == 1
+    assert 'aria-label="Last 3 executions, newest first: 1 failed"' in strip
+    assert strip.count("<rect") == 3 and 'height="14" class="o-fail"' in strip  # failures are taller
+    assert "no executions" in outcome_strip([])
+    line = sparkline([0, 2, 1], 'flaky <"trend">')
+    assert line.count("<circle") == 1 and "&lt;&#34;trend&#34;&gt;" in line and '<"trend">' not in line
     chart = trend_chart([(T0, 0), (T0 + timedelta(days=2), 3)], "flaky")
     assert ">Nov 01<" in chart and ">Nov 03<" in chart and ">3<" in chart
 

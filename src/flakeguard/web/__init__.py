@@ -18,7 +18,7 @@ def install(app: FastAPI) -> None:
     app.state.web_security = WebSecurity(
         app.state.api_token, public=settings.web_public, session_hours=settings.web_session_hours
     )
-    app.state.web_trends = {}
+    app.state.web_figures = {}
     app.include_router(router)
     app.mount("/static", StaticFiles(packages=[("flakeguard.web", "static")]), name="static")
     app.add_exception_handler(LoginRequired, on_login_required)

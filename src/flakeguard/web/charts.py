@@ -13,7 +13,12 @@ from markupsafe import Markup, escape
 
 from flakeguard.web.views import CommitGroup
 
-OUTCOME_CLASS = {"passed": "o-pass", "failed": "o-fail", "error": "o-fail", "skipped": "o-skip"}
+OUTCOME_CLASS: dict[str | None, str] = {
+    "passed": "o-pass",
+    "failed": "o-fail",
+    "error": "o-fail",
+    "skipped": "o-skip",
+}
 
 
 def _svg(width: float, height: float, label: str, body: str, css: str) -> Markup:
@@ -24,18 +29,21 @@ def _svg(width: float, height: float, label: str, body: str, css: str) -> Markup
     )
 
 
-def outcome_strip(outcomes: Sequence[str], label: str, *, cell: int = 6, gap: int = 2) -> Markup:
-    """A row of small squares, newest left, one per execution (the repository page's history)."""
+def outcome_strip(outcomes: Sequence[str], *, cell: int = 6, gap: int = 2) -> Markup:
+    """A row of small squares, newest left, one per execution (the repository page's history);
+    failures are drawn taller, so the strip does not rely on colour alone."""
     if not outcomes:
         return Markup('<span class="muted">no executions</span>')
-    height = 14
+    failed = sum(1 for o in outcomes if o in ("failed", "error"))
+    label = f"Last {len(outcomes)} executions, newest first: {failed} failed"
+    css = [OUTCOME_CLASS.get(o, "o-skip") for o in outcomes]
     rects = "".join(
-        f'<rect x="{i * (cell + gap)}" y="{2 if o in ("passed", "skipped") else 0}" width="{cell}" '
-        f'height="{height - 4 if o in ("passed", "skipped") else height}" rx="1" '
-        f'class="{OUTCOME_CLASS.get(o, "o-skip")}"/>'
-        for i, o in enumerate(outcomes)
+        f'<rect x="{i * (cell + gap)}" y="0" width="{cell}" height="14" class="o-fail"/>'
+        if c == "o-fail"
+        else f'<rect x="{i * (cell + gap)}" y="3" width="{cell}" height="8" class="{c}"/>'
+        for i, c in enumerate(css)
     )
-    return _svg(len(outcomes) * (cell + gap) - gap, height, label, rects, "strip")
+    return _svg(len(outcomes) * (cell + gap) - gap, 14, label, rects, "strip")
 
 
 def meter(value: float, label: str, *, width: int = 120) -> Markup:

@@ -106,32 +106,38 @@ def github_web_url(api_url: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Trend:
-    points: list[tuple[datetime, int]]
+class Figures:
+    """What a repository's analysis adds up to over time: the replayed flaky trend and the CI time lost.
+
+    Both read a month of executions, so they are computed once per process and kept until the
+    repository's analysis changes (every analysed run changes it) or the hour turns."""
+
+    trend: list[tuple[datetime, int]]
+    time_lost: queries.TimeLost
 
     @property
-    def values(self) -> list[int]:
-        return [v for _, v in self.points]
+    def trend_values(self) -> list[int]:
+        return [v for _, v in self.trend]
 
 
-async def flaky_trend(request: Request, repository: Repository, now: datetime) -> Trend:
-    """The replayed flaky count (see `flakeguard.web.trend`), cached until the analysis changes."""
+async def repository_figures(request: Request, repository: Repository, now: datetime) -> Figures:
     services = _services(request)
-    cache: dict[int, tuple[Any, Trend]] = request.app.state.web_trends
+    cache: dict[int, tuple[Any, Figures]] = request.app.state.web_figures
     config = analysis_config(services.settings, repository)
     async with services.sessions() as session:
-        stamp = (await queries.analysis_stamp(session, repository.id), now.date())
+        stamp = (await queries.analysis_stamp(session, repository.id), now.strftime("%Y-%m-%d %H"))
         cached = cache.get(repository.id)
         if cached is not None and cached[0] == stamp:
             return cached[1]
+        lost = (await queries.time_lost(session, [repository.id], now)).get(repository.id, queries.TimeLost())
         since = now - timedelta(days=TREND_DAYS) - config.lookback
         histories = await queries.failing_histories(session, repository.id, since)
     points = trend_points(now, days=TREND_DAYS, step_days=TREND_STEP_DAYS)
     # CPU-bound: off the event loop, which also serves the workers of this process.
     counts = await asyncio.to_thread(flaky_counts, histories, config, points)
-    trend = Trend(list(zip(points, counts, strict=True)))
-    cache[repository.id] = (stamp, trend)
-    return trend
+    figures = Figures(list(zip(points, counts, strict=True)), lost)
+    cache[repository.id] = (stamp, figures)
+    return figures
 
 
 @router.get("/")
@@ -140,14 +146,14 @@ async def overview(request: Request) -> Response:
     now = datetime.now(UTC)
     async with _services(request).sessions() as session:
         repos = await queries.repositories(session)
-        summaries = await queries.repository_summaries(session, repos, now)
+        summaries = await queries.repository_summaries(session, repos)
         attention = await queries.needs_attention(session)
-    trends = {r.id: await flaky_trend(request, r, now) for r in repos}
+    figures = {r.id: await repository_figures(request, r, now) for r in repos}
     return render(
         request,
         security_of(request),
         "overview.html",
-        {"summaries": summaries, "trends": trends, "attention": attention},
+        {"summaries": summaries, "figures": figures, "attention": attention},
     )
 
 
@@ -245,10 +251,9 @@ async def repository_page(request: Request, owner: str, repo: str) -> Response:
         }
         if _is_htmx(request) and request.headers.get("hx-target") == "tests":
             return render(request, security_of(request), "partials/tests.html", context)
-        (summary,) = await queries.repository_summaries(session, [repository], now)
+        (summary,) = await queries.repository_summaries(session, [repository])
         runs = await queries.recent_runs(session, repository.id, RECENT_RUNS)
-    trend = await flaky_trend(request, repository, now)
-    context.update(summary=summary, runs=runs, trend=trend)
+    context.update(summary=summary, runs=runs, figures=await repository_figures(request, repository, now))
     return render(request, security_of(request), "repository.html", context)
 
 

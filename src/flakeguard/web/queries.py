@@ -63,7 +63,6 @@ class RepositorySummary:
     name: str
     default_branch: str | None
     counts: StatusCounts
-    time_lost: TimeLost
     last_run_at: datetime | None
 
     @property
@@ -171,12 +170,9 @@ async def last_run_at(session: AsyncSession, repository_ids: Sequence[int]) -> d
     return {int(rid): at for rid, at in rows.all() if at is not None}
 
 
-async def repository_summaries(
-    session: AsyncSession, repos: Sequence[Repository], now: datetime
-) -> list[RepositorySummary]:
+async def repository_summaries(session: AsyncSession, repos: Sequence[Repository]) -> list[RepositorySummary]:
     ids = [r.id for r in repos]
     counts = await status_counts(session, ids)
-    lost = await time_lost(session, ids, now)
     latest = await last_run_at(session, ids)
     return [
         RepositorySummary(
@@ -185,7 +181,6 @@ async def repository_summaries(
             name=r.name,
             default_branch=r.default_branch,
             counts=counts.get(r.id, StatusCounts()),
-            time_lost=lost.get(r.id, TimeLost()),
             last_run_at=latest.get(r.id),
         )
         for r in repos
