@@ -186,14 +186,15 @@ async def main() -> int:
                     for _ in range(10):
                         await client.get(path)
                     profiler.disable()
-                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+                    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
                 for label, path in pages:
                     times, size = await timed(client, path, args.renders)
                     results.append((label, times, size))
         finally:
             await services.close()
         version = await admin.fetchval("SHOW server_version")
-        print(f"machine: {machine('PostgreSQL ' + str(version))}")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"machine: {machine('PostgreSQL ' + str(version))}; load average {load}")
         print(
             f"bench/suite: {args.tests:,} tests, {n:,} executions;"
             f" bench/long: 1 test, {args.executions:,} runs"

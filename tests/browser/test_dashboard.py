@@ -180,7 +180,7 @@ def test_the_test_page_explains_the_status_the_score_the_history_and_the_failure
 
     retry_id = _test_id(tab, dashboard, *history.RETRY_FLAKY)
     tab.go(f"/repos/{dashboard.repo}/tests/{retry_id}")
-    assert page.locator("ol.history .cell.retry").count() >= 1
+    assert page.locator("ol.history i.c.retry").count() >= 1
     assert any("within the same run attempt" in s for s in page.locator("ul.evidence li").all_inner_texts())
 
 
