@@ -40,6 +40,7 @@ from flakeguard.jobs.payloads import TestsRecomputeJob
 from flakeguard.pipeline.recompute import recompute_detailed
 from flakeguard.server.app import create_api_app
 from flakeguard.services import Services
+from flakeguard.store.bulk import EXECUTION_COLUMNS
 from flakeguard.store.migrate import upgrade
 
 ADMIN_URL = bench_recompute.ADMIN_URL
@@ -92,15 +93,7 @@ async def fill_long(url: str, executions: int, now: datetime) -> None:
         await conn.copy_records_to_table(
             "test_executions",
             records=[(r, test_id, *rest) for r, _, *rest in rows],
-            columns=[
-                "workflow_run_id",
-                "test_case_id",
-                "source",
-                "ordinal",
-                "outcome",
-                "duration_s",
-                "message",
-            ],
+            columns=(*EXECUTION_COLUMNS[:5], "duration_s", "message"),
         )
         await conn.execute(
             "UPDATE workflow_runs r SET tests_failed = 1 FROM test_executions e"

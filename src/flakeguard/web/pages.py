@@ -21,6 +21,7 @@ from flakeguard.analysis.score import (
     WEIGHT_INCONSISTENCY,
     WEIGHT_RECENCY,
 )
+from flakeguard.pipeline.checks import find_run
 from flakeguard.pipeline.quarantine import quarantine_history, quarantine_tests, release_tests
 from flakeguard.pipeline.report import STATUS_ORDER
 from flakeguard.pipeline.scoring import analysis_config
@@ -366,7 +367,7 @@ async def _run_page(request: Request, owner: str, repo: str, run_id: int, attemp
     _require_reader(request)
     repository = await _repository(request, owner, repo)
     async with _services(request).sessions() as session:
-        run = await queries.find_run_attempt(session, repository.id, run_id, attempt)
+        run = await find_run(session, repository.id, run_id, attempt)
         if run is None:
             what = f"attempt {attempt} of run {run_id}" if attempt else f"run {run_id}"
             raise PageNotFound(f"No {what} of {repository.full_name} has been ingested.")

@@ -579,20 +579,6 @@ class RunDetail:
     check_run_id: int | None
 
 
-async def find_run_attempt(
-    session: AsyncSession, repository_id: int, run_id: int, attempt: int | None
-) -> WorkflowRun | None:
-    """One stored attempt of a run (the newest when `attempt` is None)."""
-    query = select(WorkflowRun).where(
-        WorkflowRun.repository_id == repository_id, WorkflowRun.run_id == run_id
-    )
-    if attempt is not None:
-        query = query.where(WorkflowRun.run_attempt == attempt)
-    return (
-        await session.execute(query.order_by(WorkflowRun.run_attempt.desc()).limit(1))
-    ).scalar_one_or_none()
-
-
 async def run_detail(session: AsyncSession, repository_id: int, run: WorkflowRun) -> RunDetail:
     rows = await session.execute(
         select(
