@@ -10,7 +10,7 @@ import pytest
 from flakeguard.analysis import AnalysisConfig, Observation
 from flakeguard.model import Outcome
 from flakeguard.pipeline.report import ReportRow
-from flakeguard.web.charts import outcome_strip, sparkline, trend_chart
+from flakeguard.web.charts import commit_history, outcome_strip, sparkline, trend_chart
 from flakeguard.web.evidence import describe_evidence, reason_of
 from flakeguard.web.pages import github_web_url
 from flakeguard.web.queries import ExecutionRow
@@ -165,6 +165,23 @@ def test_the_history_groups_runs_reruns_and_retries_by_commit() -> None:
     assert c2.flaky_here and not groups[0].flaky_here
     assert c2.label() == "commit c2 on main, 2 runs, 1 re-run, 2 failed, 2 passed"
     assert (c2.newest.run_id, c2.newest.run_attempt) == (2, 2)
+
+
+def test_the_history_markup_marks_retries_and_reruns_and_escapes_branch_names() -> None:
+    executions = [
+        ExecutionRow("passed", 0, 0.1, None, 2, 2, "c2", "<b>x</b>", T0 + timedelta(hours=2)),
+        ExecutionRow("passed", 1, 0.1, None, 2, 1, "c2", "<b>x</b>", T0 + timedelta(hours=1)),
+        ExecutionRow("failed", 0, 0.1, None, 2, 1, "c2", "<b>x</b>", T0 + timedelta(hours=1)),
+    ]
+    html = commit_history(group_by_commit(executions), lambda run, attempt: f"/runs/{run}/attempts/{attempt}")
+    assert html.count('<li class="commit mixed">') == 1
+    assert (
+        '<i class="c o-fail"></i><i class="c o-pass retry"></i><b class="rerun">↻</b><i class="c o-pass">'
+        in html
+    )
+    assert 'href="/runs/2/attempts/2"' in html  # the newest attempt of the commit
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert "run 2: failed, passed (retry 1); run 2 re-run 2: passed" in html
 
 
 # ------------------------------------------------------------------------------------ the trend

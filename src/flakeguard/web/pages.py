@@ -251,6 +251,7 @@ async def repository_page(request: Request, owner: str, repo: str) -> Response:
             "page_sizes": PAGE_SIZES,
         }
         if _is_htmx(request) and request.headers.get("hx-target") == "tests":
+            context["sort_state_oob"] = True  # the filter form keeps the sort the table now has
             return render(request, security_of(request), "partials/tests.html", context)
         (summary,) = await queries.repository_summaries(session, [repository])
         runs = await queries.recent_runs(session, repository.id, RECENT_RUNS)
@@ -357,7 +358,8 @@ async def change_quarantine(request: Request, owner: str, repo: str, test_id: in
         )
     context = await _test_context(request, repository, test_id)
     context.update(changed=None if error else outcome, form_error=error)
-    return render(request, security, "partials/quarantine.html", context, status=422 if error else 200)
+    # 200 even for a form error: htmx swaps only successful responses, and the message must show.
+    return render(request, security, "partials/quarantine.html", context)
 
 
 # ----------------------------------------------------------------------------------------- run
