@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import redis
@@ -30,7 +29,7 @@ from bullmq import Queue
 from flakeguard.jobs.connection import with_socket_timeout
 from flakeguard.testing.fake_github import FakeGitHub
 from tests.browser import history
-from tests.conftest import REDIS_URL, TABLES
+from tests.conftest import REDIS_URL, empty_database
 from tests.integration.helpers import ROOT, free_port, process_env, running_worker, wait_for
 
 CHROMIUM = os.environ.get("FLAKEGUARD_CHROMIUM", "/usr/bin/chromium")
@@ -78,17 +77,6 @@ class Dashboard:
         return httpx.request(method, self.url + path, headers=headers, timeout=10, **kwargs)
 
 
-def _truncate(database_url: str) -> None:
-    async def go() -> None:
-        conn = await asyncpg.connect(database_url)
-        try:
-            await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
-
-
 def _analysed(redis_prefix: str, job_ids: list[str]) -> bool:
     async def go() -> bool:
         queue = Queue("runs:analyze", {"connection": with_socket_timeout(REDIS_URL), "prefix": redis_prefix})
@@ -110,7 +98,7 @@ def dashboard(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     tmp = tmp_path_factory.mktemp("dashboard")
     prefix = f"fgweb{uuid.uuid4().hex[:10]}"
     token = secrets.token_urlsafe(24)
-    _truncate(pg_database)
+    empty_database(pg_database)
     with FakeGitHub() as gh:
         runs = history.publish(gh)
         key = tmp / "app.pem"

@@ -3,7 +3,8 @@ by the pipeline from the fake GitHub: pages load without console errors, the ran
 report's, filters and sorting work, and a test quarantined from its page is quarantined for the CLI and
 the API. Screenshots (light and dark, laptop and phone) are saved as it goes.
 
-~40 s on the 2-core machine: ~15 s to fill the database through the pipeline, the rest in the browser.
+~55 s on the 2-core machine (~70 s while other work shares it): ~15-25 s to fill the database through
+the pipeline, the rest in the browser.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 session unless WEB_PUBLIC=true, acting always needs one, every POST form needs its CSRF token, the
 session cookie is HttpOnly and SameSite, and hostile input is escaped or refused without harm.
 
-~10 s: two worker processes (one private, one public) over one database fed by `flakeguard ingest`.
+~20 s: two worker processes (one private, one public) over one database fed by `flakeguard ingest`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ import redis
 
 from flakeguard.model import Outcome
 from flakeguard.testing.reports import CaseSpec, SuiteSpec, junit_xml
-from tests.browser.conftest import _truncate
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, empty_database
 
 from .helpers import ROOT, free_port, process_env, running_worker
 
@@ -59,7 +58,7 @@ def _login(client: httpx.Client, token: str, name: str = "Ada") -> httpx.Respons
 @pytest.fixture(scope="module")
 def servers(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     tmp = tmp_path_factory.mktemp("dashboard-http")
-    _truncate(pg_database)
+    empty_database(pg_database)
     prefix = f"fgwebhttp{uuid.uuid4().hex[:8]}"
     token = secrets.token_urlsafe(24)
     suite = SuiteSpec(
