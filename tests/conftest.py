@@ -66,16 +66,21 @@ def pg_database() -> Iterator[str]:
 @pytest.fixture
 def clean_pg(pg_database: str) -> str:
     """The test database, emptied before the test."""
+    empty_database(pg_database)
+    return pg_database
+
+
+def empty_database(database_url: str) -> None:
+    """Every FlakeGuard table emptied (for module-scoped fixtures that share one filled database)."""
 
     async def truncate() -> None:
-        conn = await asyncpg.connect(pg_database)
+        conn = await asyncpg.connect(database_url)
         try:
             await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
         finally:
             await conn.close()
 
     asyncio.run(truncate())
-    return pg_database
 
 
 @pytest.fixture

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     health_check_port: int = Field(8080, ge=0, le=65535, validation_alias="HEALTH_CHECK_PORT")
     bind_host: str = Field("0.0.0.0", validation_alias="BIND_HOST")
     api_token: SecretStr | None = Field(None, validation_alias="FLAKEGUARD_API_TOKEN")
+    # The web dashboard: readable without logging in when public; actions always need the token.
+    web_public: bool = Field(False, validation_alias="WEB_PUBLIC")
+    web_session_hours: int = Field(12, ge=1, le=24 * 90, validation_alias="WEB_SESSION_HOURS")
 
     redis_cluster_enabled: bool = Field(False, validation_alias="REDIS_CLUSTER_ENABLED")
     redis_cluster_nodes: str | None = Field(None, validation_alias="REDIS_CLUSTER_NODES")

@@ -93,6 +93,13 @@ async def run_process(
             github=github_identity(settings) or "not configured",
             polling=polling,
         )
+        host_name = "localhost" if settings.bind_host in ("0.0.0.0", "::", "") else settings.bind_host
+        log.info(
+            "dashboard_ready",
+            url=f"http://{host_name}:{settings.health_check_port}/",
+            public=settings.web_public,
+            login=api_token is not None,
+        )
         done, _ = await asyncio.wait(
             [asyncio.create_task(stop.wait()), *tasks], return_when=asyncio.FIRST_COMPLETED
         )

@@ -1,4 +1,4 @@
-"""The HTTP apps: the API app (health, queues, webhooks, quarantine) and the metrics app."""
+"""The HTTP apps: the API app (health, queues, webhooks, quarantine, the dashboard) and the metrics app."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flakeguard import __version__
 from flakeguard.metrics import QUEUE_DEPTH, REGISTRY
 from flakeguard.server import health, quarantine, queues, webhooks
 from flakeguard.services import Services
+from flakeguard.web import install as install_dashboard
 
 if TYPE_CHECKING:
     from flakeguard.workers.host import WorkerHost
@@ -33,6 +34,7 @@ def create_api_app(
     app.include_router(queues.router)
     app.include_router(webhooks.router)
     app.include_router(quarantine.router)
+    install_dashboard(app)  # the web dashboard at / (flakeguard.web)
     return app
 
 
