@@ -55,6 +55,21 @@ class ReportRow:
     last_failure_at: datetime | None
     impact: float
     analysed: bool
+    skipped: int | None = None  # executions skipped in the window; None: analysed before it was recorded
+
+    @property
+    def ran(self) -> int:
+        """Executions that passed or failed: what `failures` and `failure_rate` count."""
+        return self.executions - (self.skipped or 0)
+
+    @property
+    def failures_text(self) -> str:
+        return f"{self.failures}/{self.ran}"
+
+    @property
+    def rate_text(self) -> str:
+        """The failure rate, or `–` when the test never ran (skipped every time)."""
+        return "–" if self.ran == 0 else _pct(self.failure_rate)
 
     def sort_key(self) -> tuple[float, int, float, float, str]:
         return (
@@ -85,6 +100,7 @@ class ReportRow:
             "name": self.name,
             "file": self.file,
             "executions": self.executions,
+            "skipped": self.skipped,
             "failures": self.failures,
             "failure_rate": self.failure_rate,
             "score": self.score,
@@ -123,6 +139,7 @@ def report_select(repository_id: int, *, with_evidence: bool = True) -> Select[A
             TestCase.name,
             TestCase.file,
             FlakinessResult.executions,
+            FlakinessResult.skipped,
             FlakinessResult.failures,
             FlakinessResult.failure_rate,
             FlakinessResult.score,
@@ -179,6 +196,7 @@ def report_row(r: Row[Any], *, with_evidence: bool = True) -> ReportRow:
         last_failure_at=r.last_failure_at,
         impact=float(r.impact or 0.0),
         analysed=analysed,
+        skipped=None if r.skipped is None else int(r.skipped),
     )
 
 
@@ -229,6 +247,10 @@ def _opt(value: float | None, fmt: str = "{:.2f}") -> str:
     return "–" if value is None else fmt.format(value)
 
 
+def _skipped(row: ReportRow) -> str:
+    return "–" if row.skipped is None else str(row.skipped)
+
+
 def _date(value: datetime | None) -> str:
     return "–" if value is None else value.strftime("%Y-%m-%d %H:%M")
 
@@ -247,16 +269,16 @@ def render_markdown(repository: str, rows: Sequence[ReportRow], generated_at: da
         f"{len(rows)} tests ({summary}), generated {generated_at.isoformat(timespec='seconds')}, "
         "sorted by impact (failures on otherwise green runs first).",
         "",
-        "| # | Test | Status | Confidence | Score | Failures | Failure rate | Impact | Quarantined "
-        "| Last failure |",
-        "|--:|------|--------|-----------:|------:|---------:|-------------:|-------:|:-----------:"
-        "|--------------|",
+        "| # | Test | Status | Confidence | Score | Failures | Skipped | Failure rate | Impact "
+        "| Quarantined | Last failure |",
+        "|--:|------|--------|-----------:|------:|---------:|--------:|-------------:|-------:"
+        "|:-----------:|--------------|",
     ]
     for index, row in enumerate(rows, 1):
         suite = f" <sub>{cell(display_suite(row.suite))}</sub>" if row.suite else ""
         lines.append(
             f"| {index} | `{cell(shorten(row.display, 120))}`{suite} | {row.status} | {row.confidence:.2f} | "
-            f"{_opt(row.score)} | {row.failures}/{row.executions} | {_pct(row.failure_rate)} | "
+            f"{_opt(row.score)} | {row.failures_text} | {_skipped(row)} | {row.rate_text} | "
             f"{row.impact:.2f} | "
             f"{'yes' if row.quarantined else ''} | {_date(row.last_failure_at)} |"
         )
@@ -270,8 +292,9 @@ STATUS_STYLE = {"broken": "bold red", "flaky": "bold yellow", "healthy": "green"
 # column takes its content plus 3 (padding on both sides and a border).
 _COLUMNS: tuple[tuple[str, int, str, Callable[[int, ReportRow], str]], ...] = (
     ("status", 17, "left", lambda i, r: r.status),
-    ("failures", 11, "right", lambda i, r: f"{r.failures}/{r.executions}"),
-    ("rate", 6, "right", lambda i, r: _pct(r.failure_rate)),
+    ("failed/ran", 11, "right", lambda i, r: r.failures_text),  # skipped executions did not run
+    ("rate", 6, "right", lambda i, r: r.rate_text),
+    ("skipped", 7, "right", lambda i, r: _skipped(r)),
     ("Q", 3, "center", lambda i, r: "yes" if r.quarantined else ""),
     ("conf", 4, "right", lambda i, r: f"{r.confidence:.2f}"),
     ("score", 5, "right", lambda i, r: _opt(r.score)),
