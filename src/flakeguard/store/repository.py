@@ -253,6 +253,22 @@ async def store_executions(
     return counts
 
 
+async def lock_for_analysis(session: AsyncSession, owner: str, name: str) -> None:
+    """Serialize the analyses of one repository; must be the transaction's first statement.
+
+    An analysis reads the repository's histories, then writes every test's result: two at once (two
+    runs ingested together) could end with the one that read less writing last, and a test stayed
+    at 24 of its 30 executions until the next run. A no-op UPDATE of the repository row makes them
+    take turns, each reading what the previous committed: a row lock on PostgreSQL, the database's
+    write lock on SQLite (taken before its first read, so its snapshot is the newest).
+    """
+    await session.execute(
+        update(Repository)
+        .where(Repository.owner == owner, Repository.name == name)
+        .values(updated_at=Repository.updated_at)
+    )
+
+
 async def upsert_rows(
     session: AsyncSession, table: Table, rows: list[dict[str, Any]], key: list[str]
 ) -> None:
