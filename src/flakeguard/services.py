@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,11 @@ class Services:
     retry_policy: RetryPolicy
     github: GitHubProvider
     _kv: Any = field(default=None, repr=False)
+    _analysis_turns: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
+
+    def analysis_turn(self, repository: str) -> asyncio.Lock:
+        """The analyses of one repository take turns in this process (see `lock_for_analysis`)."""
+        return self._analysis_turns.setdefault(repository, asyncio.Lock())
 
     @property
     def kv(self) -> aioredis.Redis | RedisCluster:

@@ -211,4 +211,4 @@ def test_the_quick_start_then_the_demo_in_the_readme_order(project_copy: Path) -
         "test_case_002",
     }
     ready = [json.loads(line) for line in demo_log.read_text().splitlines() if '"flakeguard_ready"' in line]
-    assert ready[0]["polling"] == "on, every 15 min; polling now (never polled)"
+    assert ready[0]["polling"] == "on, every 15 min; polling now (first schedule)"

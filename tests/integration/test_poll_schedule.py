@@ -29,10 +29,13 @@ async def test_a_due_poll_runs_at_start_up_and_a_recent_one_waits_for_the_schedu
 ) -> None:
     services = Services.create(settings.model_copy(update={"polling_enabled": True}))
     try:
+        # A new scheduler polls at once by itself: no second poll beside it.
+        assert await start_polling(services) == "on, every 15 min; polling now (first schedule)"
+        assert await has_scheduler(services) and await startup_jobs(services) == []
+        # A scheduler kept from an earlier run waits for its next turn: the start-up poll runs now.
         assert await poll_due(services) == "never polled"
-        described = await start_polling(services)
-        assert described == "on, every 15 min; polling now (never polled)"
-        assert await has_scheduler(services) and len(await startup_jobs(services)) == 1
+        assert await start_polling(services) == "on, every 15 min; polling now (never polled)"
+        assert len(await startup_jobs(services)) == 1
 
         await record_poll_all(services)
         assert await poll_due(services) is None

@@ -55,7 +55,7 @@ async def tests_of_run(session: AsyncSession, workflow_run_row_id: int) -> list[
 
 async def analyze_run(services: Services, job: RunsAnalyzeJob, now: datetime | None = None) -> AnalyzedRun:
     now = now or datetime.now(UTC)
-    async with services.sessions.begin() as session:
+    async with services.analysis_turn(job.repository.full_name), services.sessions.begin() as session:
         await lock_for_analysis(session, job.repository.owner, job.repository.repo)
         repository = await get_repository(session, job.repository.owner, job.repository.repo)
         if repository is None:

@@ -72,8 +72,13 @@ async def start_polling(services: Services) -> str:
     if github_identity(settings) is None:
         await queue.removeJobScheduler(SCHEDULER_ID)
         return "off (GitHub is not configured: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY, or GITHUB_TOKEN)"
+    scheduled_before = await queue.isJobScheduler(SCHEDULER_ID)
     await schedule_polling(services)
     every = f"every {settings.polling_interval_minutes} min"
+    if not scheduled_before:
+        # A new scheduler's first poll is due at once: a start-up poll besides it would poll every
+        # repository twice, at the same time.
+        return f"on, {every}; polling now (first schedule)"
     reason = await poll_due(services)
     if reason is None:
         return f"on, {every}"

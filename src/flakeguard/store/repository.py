@@ -254,18 +254,22 @@ async def store_executions(
 
 
 async def lock_for_analysis(session: AsyncSession, owner: str, name: str) -> None:
-    """Serialize the analyses of one repository; must be the transaction's first statement.
+    """Make the analyses of one repository take turns across processes (PostgreSQL: FOR NO KEY UPDATE
+    on its row, held to the end of the transaction; later statements see what committed while it
+    waited; ingests, whose foreign keys take FOR KEY SHARE, are not held up).
 
     An analysis reads the repository's histories, then writes every test's result: two at once (two
     runs ingested together) could end with the one that read less writing last, and a test stayed
-    at 24 of its 30 executions until the next run. A no-op UPDATE of the repository row makes them
-    take turns, each reading what the previous committed: a row lock on PostgreSQL, the database's
-    write lock on SQLite (taken before its first read, so its snapshot is the newest).
-    """
+    at 24 of its 30 executions until the next run. On SQLite nothing is taken here: its one writer
+    lock held through an analysis stalled concurrent ingests up to the busy timeout, and SQLite
+    serves one process (`flakeguard up`), whose analyses take turns in memory
+    (`Services.analysis_turn`)."""
+    if session.bind.dialect.name != "postgresql":
+        return
     await session.execute(
-        update(Repository)
+        select(Repository.id)
         .where(Repository.owner == owner, Repository.name == name)
-        .values(updated_at=Repository.updated_at)
+        .with_for_update(key_share=True)
     )
 
 
