@@ -7,10 +7,13 @@ descending, then the key. Tests that were never analysed are listed last as `ins
 Three renderings: JSON (the shape below, for tools), a rich table (terminals) and Markdown (PRs, wikis).
 
     {"repository": "owner/name", "generated_at": ISO8601,
-     "tests": [{"key", "suite", "classname", "name", "file", "executions", "failures", "failure_rate",
-                "score", "status", "confidence", "evidence", "quarantined", "last_failure_at"}]}
+     "tests": [{"key", "suite", "classname", "name", "file", "executions", "skipped", "failures",
+                "failure_rate", "score", "status", "confidence", "evidence", "quarantined",
+                "last_failure_at"}]}
 
-`evidence` is the stored explanation: {"reason": str, "items": [evidence objects]}.
+`evidence` is the stored explanation: {"reason": str, "items": [evidence objects]}. `skipped` counts the
+executions of `executions` that were skipped (null for results analysed before it was recorded);
+`failures` and `failure_rate` count the others, the ones that ran.
 """
 
 from __future__ import annotations
