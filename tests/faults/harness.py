@@ -228,15 +228,9 @@ class Jobs:
     async def state(self, queue: QueueName, job_id: str) -> str:
         return str(await self.producer.queue(queue).getJobState(job_id))
 
-    async def active_by(self, queue: QueueName) -> dict[str, str]:
-        """Active job id -> name of the worker processing it (bullmq's `pb` field)."""
-        q = self.producer.queue(queue)
-        jobs = await q.getJobs(["active"], 0, -1)
-        result = {}
-        for job in jobs:
-            if job is not None:
-                result[str(job.id)] = str(await q.client.hget(q.toKey(str(job.id)), "pb") or "")
-        return result
+    async def active(self, queue: QueueName) -> set[str]:
+        jobs = await self.producer.queue(queue).getJobs(["active"], 0, -1)
+        return {str(job.id) for job in jobs if job is not None}
 
     async def job_fields(self, queue: QueueName, job_id: str) -> dict[str, str]:
         q = self.producer.queue(queue)

@@ -49,6 +49,9 @@ class TcpProxy:
         for sock in sockets:
             with contextlib.suppress(OSError):  # RST, not FIN: the peer sees a reset connection
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # close() alone would not release a socket another thread is blocked reading: shut it down.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 sock.close()
         self.cuts += 1

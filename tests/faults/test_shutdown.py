@@ -110,7 +110,7 @@ async def test_two_sigterm_restarts_in_a_row_hand_the_same_jobs_back_without_spe
 
 
 async def _all_active(jobs: Jobs, job_ids: list[str]) -> bool:
-    return set(job_ids) <= set(await jobs.active_by(INGEST))
+    return set(job_ids) <= await jobs.active(INGEST)
 
 
 async def _assert_handed_back_untouched(jobs: Jobs, job_ids: list[str]) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import Context
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,8 +95,9 @@ class OutageMonitor:
         DEPENDENCY_UP.labels(dependency).set(0)
         log.warn("dependency_outage_started", dependency=dependency, error=self.describe(error))
         if dependency in self.probes:
+            # A context of its own: the reporting job's log fields must not stick to the probe's lines.
             self._probing[dependency] = asyncio.get_running_loop().create_task(
-                self._probe_until_up(dependency), name=f"outage-probe:{dependency}"
+                self._probe_until_up(dependency), name=f"outage-probe:{dependency}", context=Context()
             )
         self._notify()
 
@@ -143,7 +145,7 @@ class OutageMonitor:
         logged, and makes the process not-ready) even when no job is running."""
         if self._watch is None:
             self._watch = asyncio.get_running_loop().create_task(
-                self._watch_loop(dependencies, interval_s), name="outage-watch"
+                self._watch_loop(dependencies, interval_s), name="outage-watch", context=Context()
             )
 
     async def _watch_loop(self, dependencies: tuple[Dependency, ...], interval_s: float) -> None:

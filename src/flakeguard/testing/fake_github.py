@@ -359,6 +359,7 @@ _ROUTES: list[tuple[str, str, str, str]] = [
     ("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}", "update_check_run", "token"),
     ("GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}", "get_check_run", "token"),
     ("GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations", "list_annotations", "token"),
+    ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", "list_check_runs_for_ref", "token"),
 ]
 
 
@@ -1473,6 +1474,32 @@ class FakeGitHub:
         c = self._get_check_run(p, tok)
         with self._lock:
             return _Reply(200, self._check_run_json(c), etag=True)
+
+    def _h_list_check_runs_for_ref(
+        self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
+    ) -> _Reply:
+        """`checks/list-for-ref` for a commit sha: newest first, `check_name` and `filter`
+        (`latest`: the newest run of each name, the default; `all`) as GitHub applies them."""
+        self._repo_for(p["owner"], p["repo"], tok)
+        if q.get("filter", "latest") not in ("latest", "all"):
+            raise _Error(422, "Validation Failed")
+        with self._lock:
+            runs = [
+                c
+                for c in self._check_runs.values()
+                if (c.owner, c.repo, c.head_sha) == (p["owner"], p["repo"], p["ref"])
+                and q.get("check_name", c.name) == c.name
+            ]
+        runs.sort(key=lambda c: c.id, reverse=True)
+        if q.get("filter", "latest") == "latest":
+            newest: dict[str, CheckRunRecord] = {}
+            for c in runs:
+                newest.setdefault(c.name, c)
+            runs = list(newest.values())
+        chunk, hdrs = self._paginate(path, q, runs)
+        with self._lock:
+            body = {"total_count": len(runs), "check_runs": [self._check_run_json(c) for c in chunk]}
+        return _Reply(200, body, hdrs)
 
     def _h_list_annotations(
         self, p: dict[str, str], q: dict[str, str], tok: _Token | None, b: JSON, path: str
