@@ -132,7 +132,7 @@ class WorkerProcess:
         except httpx.HTTPError:
             return None
 
-    async def wait_ready(self, within: float = 60) -> None:
+    async def wait_ready(self, within: float = 120) -> None:
         await until(lambda: self.health() == 200, within, f"{self.name} ready", self)
 
     def signal(self, signum: int) -> None:

@@ -220,6 +220,12 @@ class Fault:
         return cls("secondary_limit", status=status, retry_after=retry_after, reset_in=reset_in)
 
     @classmethod
+    def lost_response(cls, status: int = 502) -> Fault:
+        """The request is carried out, but the client gets `status` instead of the answer (a gateway
+        timing out after GitHub did the work): a retried write must not do it twice."""
+        return cls("lost_response", status=status)
+
+    @classmethod
     def expired_token(cls) -> Fault:
         return cls("expired_token", status=401)
 
@@ -1644,6 +1650,11 @@ class _ApiHandler(_Handler):
                 time.sleep(fault.seconds)
             elif fault.kind == "reset":
                 self._reset()
+                return
+            elif fault.kind == "lost_response":
+                with contextlib.suppress(_Error):
+                    fake.dispatch(self.command, path, query, headers, body)
+                self._send_fault(Fault.server_error(fault.status), base_headers)
                 return
             elif fault.kind == "truncated_zip":
                 m = re.search(r"/actions/artifacts/(\d+)/", path)
