@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,7 +34,7 @@ from flakeguard.jobs.payloads import RepositoryRef, RunsIngestJob
 from flakeguard.jobs.producer import JobProducer
 from flakeguard.jobs.retry import RetryPolicy
 from flakeguard.store.migrate import upgrade
-from flakeguard.testing.fake_github import FakeGitHub, populate_demo_repository
+from flakeguard.testing.fake_github import FakeGitHub, Fault, populate_demo_repository
 from tests.conftest import PG_ADMIN_URL
 from tests.integration.helpers import ROOT, free_port, process_env
 
@@ -194,6 +197,54 @@ async def until(
         await asyncio.sleep(interval)
     logs = "\n".join(f"--- {w.name} ---\n{w.log()[-3000:]}" for w in workers)
     raise AssertionError(f"timed out after {within:.0f} s waiting for {what} (last: {last!r})\n{logs}")
+
+
+class Chaos:
+    """For every request the fake receives, arms a fault for a later one with probability `rate`
+    (seeded): about `rate` of the repository and artifact requests fail, in a reproducible mix."""
+
+    FAULTS = (
+        ("/repos/*", Fault.server_error(500)),
+        ("/repos/*", Fault.server_error(502)),
+        ("/repos/*", Fault.server_error(503)),
+        ("/repos/*", Fault.reset()),
+        ("/_blob/*", Fault.reset()),
+        ("/_blob/*", Fault.server_error(503)),
+        ("POST /repos/*/check-runs", Fault.lost_response(502)),
+        ("PATCH /repos/*/check-runs/*", Fault.lost_response(504)),
+    )
+
+    def __init__(self, gh: FakeGitHub, rate: float, seed: int = 8) -> None:
+        self.gh = gh
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.armed: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Chaos:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.gh.clear_faults()
+
+    def _run(self) -> None:
+        seen = 0
+        while not self._stop.wait(0.01):
+            total = len(self.gh.requests)
+            for _ in range(total - seen):
+                roll = self.rng.random()
+                if roll < 0.02:
+                    self.gh.inject("/repos/*", Fault.secondary_limit(retry_after=1))
+                    self.armed["secondary_limit"] += 1
+                elif roll < self.rate:
+                    pattern, fault = self.rng.choice(self.FAULTS)
+                    self.gh.inject(pattern, fault)
+                    self.armed[fault.kind] += 1
+            seen = total
 
 
 @dataclass

@@ -7,69 +7,19 @@ Duration on the 2-core machine: ~60 s.
 
 from __future__ import annotations
 
-import random
-import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from flakeguard.testing.fake_github import FakeGitHub, Fault
+from flakeguard.testing.fake_github import FakeGitHub
 
-from .harness import Jobs, WorkerProcess, populate, tally, until, worker_env
+from .harness import Chaos, Jobs, WorkerProcess, populate, tally, until, worker_env
 from .redis_servers import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RUNS = 40
 TESTS_PER_RUN = 300
-
-
-class Chaos:
-    """For every request the fake receives, arms a fault for a later one with probability `rate`
-    (seeded): about `rate` of the repository and artifact requests fail, in a reproducible mix."""
-
-    FAULTS = (
-        ("/repos/*", Fault.server_error(500)),
-        ("/repos/*", Fault.server_error(502)),
-        ("/repos/*", Fault.server_error(503)),
-        ("/repos/*", Fault.reset()),
-        ("/_blob/*", Fault.reset()),
-        ("/_blob/*", Fault.server_error(503)),
-        ("POST /repos/*/check-runs", Fault.lost_response(502)),
-        ("PATCH /repos/*/check-runs/*", Fault.lost_response(504)),
-    )
-
-    def __init__(self, gh: FakeGitHub, rate: float, seed: int = 8) -> None:
-        self.gh = gh
-        self.rate = rate
-        self.rng = random.Random(seed)
-        self.armed: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Chaos:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.gh.clear_faults()
-
-    def _run(self) -> None:
-        seen = 0
-        while not self._stop.wait(0.01):
-            total = len(self.gh.requests)
-            for _ in range(total - seen):
-                roll = self.rng.random()
-                if roll < 0.02:
-                    self.gh.inject("/repos/*", Fault.secondary_limit(retry_after=1))
-                    self.armed["secondary_limit"] += 1
-                elif roll < self.rate:
-                    pattern, fault = self.rng.choice(self.FAULTS)
-                    self.gh.inject(pattern, fault)
-                    self.armed[fault.kind] += 1
-            seen = total
 
 
 async def test_thirty_percent_github_faults_lose_nothing_and_never_duplicate_a_check_run(
