@@ -88,7 +88,9 @@ class Slot:
             pass
 
 
-async def soak(minutes: float, tests_per_run: int, runs_per_s: float, fault_every: float) -> int:
+async def soak(
+    minutes: float, tests_per_run: int, runs_per_s: float, fault_every: float, database: str
+) -> int:
     total_runs = max(10, int(minutes * 60 * runs_per_s))
     workdir = Path(tempfile.mkdtemp(prefix="flakeguard-soak-"))
     print(
@@ -98,7 +100,7 @@ async def soak(minutes: float, tests_per_run: int, runs_per_s: float, fault_ever
     redis = RedisServer(workdir, None, "--appendonly", "yes", "--appendfsync", "everysec").start()
     faults_done: Counter[str] = Counter()
     try:
-        with own_database() as database, FakeGitHub() as gh:
+        with FakeGitHub() as gh:
             run_ids = populate(gh, runs=total_runs, tests_per_run=tests_per_run)
             gh.inject("/_blob/*", Fault.slow(0.5), times=-1)  # jobs that take a while: faults catch them
             real = urlsplit(database)
@@ -249,7 +251,11 @@ def main() -> None:
     parser.add_argument("--runs-per-second", type=float, default=0.5)
     parser.add_argument("--fault-every", type=float, default=60.0, help="seconds between faults")
     args = parser.parse_args()
-    sys.exit(asyncio.run(soak(args.minutes, args.tests_per_run, args.runs_per_second, args.fault_every)))
+    with own_database() as database:  # created and dropped outside the event loop
+        code = asyncio.run(
+            soak(args.minutes, args.tests_per_run, args.runs_per_second, args.fault_every, database)
+        )
+    sys.exit(code)
 
 
 if __name__ == "__main__":
