@@ -10,7 +10,7 @@ import pytest
 
 from flakeguard.testing.fake_github import FakeGitHub
 
-from .harness import Jobs, WorkerProcess, own_database
+from .harness import Jobs, WorkerProcess, World, own_database
 from .redis_servers import RedisServer
 
 
@@ -53,3 +53,15 @@ def workers() -> Iterator[list[WorkerProcess]]:
     finally:
         for worker in started:
             worker.stop()
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path,
+    aof_redis: RedisServer,
+    fault_db: str,
+    gh: FakeGitHub,
+    jobs: Jobs,
+    workers: list[WorkerProcess],
+) -> World:
+    return World(tmp_path, aof_redis, fault_db, gh, jobs, workers)

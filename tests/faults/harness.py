@@ -19,8 +19,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,35 +33,18 @@ from flakeguard.jobs.names import QueueName
 from flakeguard.jobs.payloads import RepositoryRef, RunsIngestJob
 from flakeguard.jobs.producer import JobProducer
 from flakeguard.jobs.retry import RetryPolicy
-from flakeguard.store.migrate import upgrade
 from flakeguard.testing.fake_github import FakeGitHub, Fault, populate_demo_repository
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import migrated_database
+from tests.faults.redis_servers import RedisServer
 from tests.integration.helpers import ROOT, free_port, process_env
 
 OWNER, REPO, INSTALLATION = "acme", "faulty", 67890
 FIRST_RUN_ID = 50_000
 
 
-@contextmanager
-def own_database() -> Iterator[str]:
+def own_database() -> AbstractContextManager[str]:
     """A fresh, migrated PostgreSQL database for one scenario; dropped afterwards."""
-    name = f"flakeguard_fault_{uuid.uuid4().hex[:10]}"
-    base = PG_ADMIN_URL.rpartition("/")[0]
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        url = f"{base}/{name}"
-        upgrade(url.replace("postgresql://", "postgresql+asyncpg://"))
-        yield url
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return migrated_database(f"flakeguard_fault_{uuid.uuid4().hex[:10]}")
 
 
 def populate(gh: FakeGitHub, runs: int, tests_per_run: int) -> list[int]:
@@ -351,3 +334,24 @@ async def tally(jobs: Jobs, database_url: str, run_ids: list[int], tests_per_run
         if pending:
             stuck[queue] = pending
     return Tally(lost, duplicated, await jobs.failed(), stuck)
+
+
+@dataclass
+class World:
+    """One scenario's own Redis, database, fake GitHub, queues and worker processes."""
+
+    tmp: Path
+    redis: RedisServer
+    database: str
+    gh: FakeGitHub
+    jobs: Jobs
+    workers: list[WorkerProcess]
+
+    def env(self, database: str | None = None, **settings: str) -> dict[str, str]:
+        return worker_env(self.redis.url, database or self.database, self.gh, **settings)
+
+    def worker(self, name: str, env: dict[str, str] | None = None) -> WorkerProcess:
+        """Starts `flakeguard worker` (killed at the end of the test whatever happens)."""
+        process = WorkerProcess(env or self.env(), self.tmp, name).start()
+        self.workers.append(process)
+        return process

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from flakeguard.jobs.names import QueueName
-from flakeguard.testing.fake_github import FakeGitHub, Fault
+from flakeguard.testing.fake_github import Fault
 
-from .harness import Jobs, WorkerProcess, populate, tally, until, worker_env
+from .harness import Jobs, WorkerProcess, World, populate, tally, until
 from .redis_servers import RedisServer
 from .tcp_proxy import TcpProxy
 
@@ -30,98 +29,75 @@ RUNS = 40
 TESTS_PER_RUN = 300
 
 
-async def test_kill_9_twice_mid_ingest_every_held_job_runs_again(
-    tmp_path: Path,
-    aof_redis: RedisServer,
-    fault_db: str,
-    gh: FakeGitHub,
-    jobs: Jobs,
-    workers: list[WorkerProcess],
-) -> None:
-    run_ids = populate(gh, runs=RUNS, tests_per_run=TESTS_PER_RUN)
-    gh.inject("/_blob/*", Fault.slow(1.5), times=-1)
-    env = worker_env(aof_redis.url, fault_db, gh)
-    await jobs.enqueue_ingests(run_ids)
+async def test_kill_9_twice_mid_ingest_every_held_job_runs_again(world: World) -> None:
+    run_ids = populate(world.gh, runs=RUNS, tests_per_run=TESTS_PER_RUN)
+    world.gh.inject("/_blob/*", Fault.slow(1.5), times=-1)
+    env = world.env()
+    await world.jobs.enqueue_ingests(run_ids)
 
     # Each victim works alone: once it is dead, every active job is one a killed worker held.
     held: set[str] = set()
     for name in ("victim1", "victim2"):
-        victim = WorkerProcess(env, tmp_path, name).start()
-        workers.append(victim)
-        await until(lambda h=frozenset(held): _active_beyond(jobs, h), 60, f"{name} busy", victim)
+        victim = world.worker(name, env)
+        await until(lambda h=frozenset(held): _active_beyond(world.jobs, h), 60, f"{name} busy", victim)
         victim.signal(signal.SIGKILL)
         assert await victim.wait_exit(10) == -signal.SIGKILL
-        held |= await jobs.active(INGEST)
+        held |= await world.jobs.active(INGEST)
 
     # The stalled check of the next worker hands every job the killed ones held back to the queue.
-    survivor = WorkerProcess(env, tmp_path, "survivor").start()
-    workers.append(survivor)
-    await until(jobs.all_finished, 120, "all queues drained", survivor)
-    (await tally(jobs, fault_db, run_ids, TESTS_PER_RUN)).assert_clean()
+    survivor = world.worker("survivor", env)
+    await until(world.jobs.all_finished, 120, "all queues drained", survivor)
+    (await tally(world.jobs, world.database, run_ids, TESTS_PER_RUN)).assert_clean()
     stalled_logged = {
-        str(e["job_id"]) for w in workers for e in w.events() if e["event"] == "job_stalled_requeued"
+        str(e["job_id"]) for w in world.workers for e in w.events() if e["event"] == "job_stalled_requeued"
     }
     assert held <= stalled_logged
     for job_id in held:
-        assert int((await jobs.job_fields(INGEST, job_id)).get("stc", "0")) >= 1, job_id
+        assert int((await world.jobs.job_fields(INGEST, job_id)).get("stc", "0")) >= 1, job_id
 
 
-async def test_redis_killed_for_30_s_and_restarted_loses_and_dead_letters_nothing(
-    tmp_path: Path,
-    aof_redis: RedisServer,
-    fault_db: str,
-    gh: FakeGitHub,
-    jobs: Jobs,
-    workers: list[WorkerProcess],
-) -> None:
-    run_ids = populate(gh, runs=RUNS, tests_per_run=TESTS_PER_RUN)
-    gh.inject("/_blob/*", Fault.slow(1), times=-1)
-    worker = WorkerProcess(worker_env(aof_redis.url, fault_db, gh), tmp_path, "w1").start()
-    workers.append(worker)
+async def test_redis_killed_for_30_s_and_restarted_loses_and_dead_letters_nothing(world: World) -> None:
+    run_ids = populate(world.gh, runs=RUNS, tests_per_run=TESTS_PER_RUN)
+    world.gh.inject("/_blob/*", Fault.slow(1), times=-1)
+    worker = world.worker("w1", world.env())
     await worker.wait_ready()
-    await jobs.enqueue_ingests(run_ids)
-    await until(lambda: _completed_at_least(jobs, 5), 90, "a few ingests done", worker)
+    await world.jobs.enqueue_ingests(run_ids)
+    await until(lambda: _completed_at_least(world.jobs, 5), 90, "a few ingests done", worker)
 
-    aof_redis.stop()  # SIGKILL: no shutdown save, the append-only file is all that is left
+    world.redis.stop()  # SIGKILL: no shutdown save, the append-only file is all that is left
     await until(lambda: worker.health() == 503, 30, "readiness 503 during the outage", worker)
     await asyncio.sleep(30)
-    restarted = RedisServer(tmp_path, aof_redis.port, "--appendonly", "yes", "--appendfsync", "always")
-    aof_redis.process = restarted.start().process  # the fixture stops it
+    restarted = RedisServer(world.tmp, world.redis.port, "--appendonly", "yes", "--appendfsync", "always")
+    world.redis.process = restarted.start().process  # the fixture stops it
 
-    await until(jobs.all_finished, 180, "all queues drained", worker)
-    (await tally(jobs, fault_db, run_ids, TESTS_PER_RUN)).assert_clean()
+    await until(world.jobs.all_finished, 180, "all queues drained", worker)
+    (await tally(world.jobs, world.database, run_ids, TESTS_PER_RUN)).assert_clean()
     await until(lambda: worker.health() == 200, 30, "ready again", worker)
     outage = _outage_events(worker, "redis")
     assert outage[0]["event"] == "dependency_outage_started" and outage[0]["level"] == "warn"
     assert outage[-1]["event"] == "dependency_outage_ended" and outage[-1]["duration_s"] > 0
 
 
-async def test_postgres_unreachable_for_10_s_then_60_s_loses_and_dead_letters_nothing(
-    tmp_path: Path,
-    aof_redis: RedisServer,
-    fault_db: str,
-    gh: FakeGitHub,
-    jobs: Jobs,
-    workers: list[WorkerProcess],
-) -> None:
-    run_ids = populate(gh, runs=2 * RUNS, tests_per_run=TESTS_PER_RUN)
-    gh.inject("/_blob/*", Fault.slow(0.5), times=-1)
-    real = urlsplit(fault_db)
+async def test_postgres_unreachable_for_10_s_then_60_s_loses_and_dead_letters_nothing(world: World) -> None:
+    run_ids = populate(world.gh, runs=2 * RUNS, tests_per_run=TESTS_PER_RUN)
+    world.gh.inject("/_blob/*", Fault.slow(0.5), times=-1)
+    real = urlsplit(world.database)
     with TcpProxy(real.hostname or "127.0.0.1", real.port or 5432) as proxy:
-        via_proxy = fault_db.replace(f"{real.hostname}:{real.port}", f"127.0.0.1:{proxy.port}")
-        worker = WorkerProcess(worker_env(aof_redis.url, via_proxy, gh), tmp_path, "w1").start()
-        workers.append(worker)
+        via_proxy = world.database.replace(f"{real.hostname}:{real.port}", f"127.0.0.1:{proxy.port}")
+        worker = world.worker("w1", world.env(via_proxy))
         await worker.wait_ready()
         for batch, seconds in ((run_ids[:RUNS], 10), (run_ids[RUNS:], 60)):
-            done_before = (await jobs.counts(INGEST))["completed"]
-            await jobs.enqueue_ingests(batch)
-            await until(lambda d=done_before: _completed_at_least(jobs, d + 5), 90, "a few done", worker)
+            done_before = (await world.jobs.counts(INGEST))["completed"]
+            await world.jobs.enqueue_ingests(batch)
+            await until(
+                lambda d=done_before: _completed_at_least(world.jobs, d + 5), 90, "a few done", worker
+            )
             proxy.cut()
             await until(lambda: worker.health() == 503, 30, "readiness 503 during the outage", worker)
             await asyncio.sleep(seconds)
             proxy.restore()
-            await until(jobs.all_finished, 180, "all queues drained", worker)
-    (await tally(jobs, fault_db, run_ids, TESTS_PER_RUN)).assert_clean()
+            await until(world.jobs.all_finished, 180, "all queues drained", worker)
+    (await tally(world.jobs, world.database, run_ids, TESTS_PER_RUN)).assert_clean()
     outage = _outage_events(worker, "database")
     assert [e["event"] for e in outage] == ["dependency_outage_started", "dependency_outage_ended"] * 2
     assert outage[3]["duration_s"] >= outage[1]["duration_s"]
