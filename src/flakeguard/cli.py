@@ -224,18 +224,34 @@ def queues_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 
 @queues_app.command("retry-failed")
 def queues_retry_failed(queue: Annotated[str, typer.Argument(help="Queue name, e.g. runs:ingest")]) -> None:
-    """Move every failed job of a queue (its dead letters) back to waiting."""
+    """Move every failed job of a queue (its dead letters) back to waiting, each with all its attempts."""
     settings = settings_or_exit()
+    from flakeguard.jobs.dead_letters import retry_all_failed
+
     name = (parse_queues(queue) or [])[0]
-
-    async def retry(producer: Any) -> int:
-        q = producer.queue(name)
-        before = int((await q.getJobCounts("failed")).get("failed", 0))
-        await q.retryJobs({"state": "failed"})
-        return before
-
-    count = run(lambda: _with_producer(settings, retry))
+    count = run(lambda: _with_producer(settings, lambda p: retry_all_failed(p.queue(name))))
     console.print(f"retried {count} failed job(s) of {name.value}")
+
+
+@queues_app.command("retry")
+def queues_retry(
+    queue: Annotated[str, typer.Argument(help="Queue name, e.g. runs:ingest")],
+    job_id: Annotated[str, typer.Argument(help="The failed job's id")],
+) -> None:
+    """Move one failed job (a dead letter) back to waiting, with all its attempts."""
+    settings = settings_or_exit()
+    from flakeguard.jobs.dead_letters import NotFailed, retry_job
+
+    name = (parse_queues(queue) or [])[0]
+    try:
+        found = run(lambda: _with_producer(settings, lambda p: retry_job(p.queue(name), job_id)))
+    except NotFailed as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if not found:
+        err_console.print(f"[red]no job {job_id!r} in {name.value}[/red]")
+        raise typer.Exit(1)
+    console.print(f"retried {job_id} of {name.value}")
 
 
 @queues_app.command("pause")

@@ -32,6 +32,12 @@ class QueueDefaults(BaseSettings):
     max_retry_delay_ms: int = Field(30000, ge=0)
     backoff_multiplier: float = Field(2.0, ge=1.0)
     stalled_job_timeout_ms: int = Field(30000, ge=1000)
+    # How often a worker looks for jobs whose worker died (their lock expired): a job of a killed worker
+    # runs again within stalled_job_timeout_ms + stalled_check_interval_ms.
+    stalled_check_interval_ms: int = Field(5000, ge=500)
+    # A job whose worker dies this many times while running it is failed ("job stalled more than
+    # allowable limit"): a crash loop, not restarts (a graceful stop hands jobs back without a stall).
+    max_stalled_count: int = Field(10, ge=1, le=1000)
 
 
 class Settings(BaseSettings):
@@ -78,6 +84,28 @@ class Settings(BaseSettings):
     polling_enabled: bool = Field(True, validation_alias="POLLING_ENABLED")
     polling_interval_minutes: int = Field(15, ge=1, le=24 * 60, validation_alias="POLLING_INTERVAL_MINUTES")
     polling_batch_size: int = Field(10, ge=1, le=1000, validation_alias="POLLING_BATCH_SIZE")
+
+    shutdown_grace_ms: int = Field(
+        30_000,
+        ge=0,
+        le=3_600_000,
+        validation_alias="SHUTDOWN_GRACE_MS",
+        description="On SIGTERM, how long jobs in flight may run on before they are handed back",
+    )
+    outage_retry_delay_ms: int = Field(
+        5000,
+        ge=0,
+        le=600_000,
+        validation_alias="OUTAGE_RETRY_DELAY_MS",
+        description="Delay of a job handed back because a dependency was unreachable",
+    )
+    startup_max_backoff_ms: int = Field(
+        30_000,
+        ge=100,
+        le=600_000,
+        validation_alias="STARTUP_MAX_BACKOFF_MS",
+        description="Cap of the backoff between start-up checks of Redis and the database",
+    )
 
     metrics_enabled: bool = Field(True, validation_alias="METRICS_ENABLED")
     metrics_port: int = Field(9090, ge=0, le=65535, validation_alias="METRICS_PORT")

@@ -71,3 +71,22 @@ WEBHOOK_DELIVERIES = Counter(
     ["event", "outcome"],
     registry=REGISTRY,
 )
+DEPENDENCY_OUTAGES = Counter(
+    "flakeguard_dependency_outages_total",
+    "Outages seen by this process, by dependency (database, redis, github): counted when one starts.",
+    ["dependency"],
+    registry=REGISTRY,
+)
+DEPENDENCY_UP = Gauge(
+    "flakeguard_dependency_up",
+    "1 while this process can reach the dependency (database, redis, github), 0 during an outage.",
+    ["dependency"],
+    registry=REGISTRY,
+)
+JOBS_HANDED_BACK = Counter(
+    "flakeguard_worker_jobs_handed_back_total",
+    "Jobs put back on their queue without spending an attempt, by queue and reason "
+    "(outage: a dependency was unreachable; shutdown: the grace period ran out).",
+    ["queue", "reason"],
+    registry=REGISTRY,
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,8 @@ from flakeguard.metrics import QUEUE_DEPTH, REGISTRY
 from flakeguard.server import health, quarantine, queues, webhooks
 from flakeguard.services import Services
 from flakeguard.web import install as install_dashboard
+
+METRICS_REDIS_TIMEOUT_S = 2.0
 
 if TYPE_CHECKING:
     from flakeguard.workers.host import WorkerHost
@@ -44,7 +47,12 @@ def create_metrics_app(services: Services) -> FastAPI:
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         try:
-            for queue, counts in (await services.producer.counts()).items():
+            # Bounded: a scrape answers at once while Redis is down (the outage has its own metric).
+            if services.outages.is_down("redis"):
+                raise ConnectionError("redis is down")
+            async with asyncio.timeout(METRICS_REDIS_TIMEOUT_S):
+                counts_by_queue = await services.producer.counts()
+            for queue, counts in counts_by_queue.items():
                 for state, value in counts.items():
                     QUEUE_DEPTH.labels(queue, state).set(value)
         except Exception:  # a scrape must not fail because Redis is down; health reports that

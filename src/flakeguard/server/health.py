@@ -56,12 +56,16 @@ async def ready(request: Request, response: Response) -> dict[str, Any]:
     database, redis = await asyncio.gather(_check_database(services), _check_redis(services))
     host = request.app.state.host
     workers = host.status() if host is not None else {}
-    worker_ok = host is None or all(w["running"] and not w["closing"] for w in workers.values())
-    healthy = database["status"] == "up" and redis["status"] == "up" and worker_ok
+    # Not ready while starting, stopping (SIGTERM) or riding out a dependency outage.
+    worker_ok = host is None or host.ready
+    outages = services.outages.snapshot()
+    healthy = database["status"] == "up" and redis["status"] == "up" and worker_ok and not outages
     response.status_code = 200 if healthy else 503
     return {
         "status": "healthy" if healthy else "unhealthy",
         "version": __version__,
         "uptime_s": round(time.time() - request.app.state.started_at, 1),
         "components": {"database": database, "redis": redis, "workers": workers},
+        "draining": bool(host is not None and host.draining),
+        "outages": outages,
     }

@@ -8,6 +8,7 @@ from bullmq import Job, Queue
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
+from flakeguard.jobs import dead_letters
 from flakeguard.jobs.names import QueueName
 from flakeguard.jobs.payloads import PayloadError, RunsIngestJob, TestsRecomputeJob, parse_payload
 from flakeguard.server.auth import require_api_token
@@ -78,23 +79,22 @@ async def get_job(request: Request, name: str, job_id: str) -> dict[str, Any]:
 
 @router.post("/{name}/jobs/{job_id}/retry")
 async def retry_job(request: Request, name: str, job_id: str) -> dict[str, Any]:
+    """A dead letter back to waiting as a fresh start: all its attempts again."""
     queue = _queue(_services(request), name)
-    job = await queue.getJob(job_id)
-    if job is None:
+    try:
+        found = await dead_letters.retry_job(queue, job_id)
+    except dead_letters.NotFailed as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r} in {name}")
-    state = await queue.getJobState(job_id)
-    if state != "failed":
-        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id!r} is {state}, not failed")
-    await job.retry("failed")
     return {"queue": name, "id": job_id, "retried": True}
 
 
 @router.post("/{name}/retry-failed")
 async def retry_failed(request: Request, name: str) -> dict[str, Any]:
+    """Every dead letter of the queue back to waiting, each as a fresh start."""
     queue = _queue(_services(request), name)
-    before = (await queue.getJobCounts("failed")).get("failed", 0)
-    await queue.retryJobs({"state": "failed"})
-    return {"queue": name, "retried": int(before)}
+    return {"queue": name, "retried": await dead_letters.retry_all_failed(queue)}
 
 
 @router.post("/{name}/pause")
