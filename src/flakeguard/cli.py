@@ -18,7 +18,7 @@ from flakeguard.commands import ingest as ingest_commands
 from flakeguard.commands import quarantine as quarantine_commands
 from flakeguard.commands import recompute as recompute_commands
 from flakeguard.commands import report as report_commands
-from flakeguard.config import ConfigError, Settings, load_settings
+from flakeguard.config import ConfigError, Settings, load_settings, production_problems
 from flakeguard.jobs.names import QueueName
 from flakeguard.logging import configure_logging, get_logger
 
@@ -37,13 +37,22 @@ err_console = Console(stderr=True)
 T = TypeVar("T")
 
 
-def settings_or_exit() -> Settings:
+def fail_start(message: str) -> typer.Exit:
+    """One line on stderr (never wrapped, no traceback); exit code 2 marks a configuration error."""
+    typer.echo(f"flakeguard: {message}", err=True)
+    return typer.Exit(2)
+
+
+def settings_or_exit(*, serving: bool = False) -> Settings:
+    """Settings from the environment, or exit 2 naming each bad variable. `serving` processes (worker,
+    up) also refuse what production must not run without."""
     try:
         settings = load_settings()
     except ConfigError as exc:
-        err_console.print(f"[red]flakeguard: {exc}[/red]")
-        raise typer.Exit(2) from None
-    configure_logging(settings.log_level)
+        raise fail_start(str(exc)) from None
+    if serving and (problems := production_problems(settings)):
+        raise fail_start("invalid configuration: " + "; ".join(problems))
+    configure_logging(settings.log_level, fmt=settings.effective_log_format)
     return settings
 
 
@@ -96,7 +105,7 @@ def up(
     ] = None,
 ) -> None:
     """Start everything: migrations, Redis (embedded when REDIS_URL is unset), workers, health, metrics."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(serving=True)
     from flakeguard.embedded_redis import EmbeddedRedis
     from flakeguard.runtime import run_process
     from flakeguard.store.migrate import upgrade
@@ -134,14 +143,11 @@ def worker(
     ] = None,
 ) -> None:
     """Run the workers (REDIS_URL and DATABASE_URL required), serving health and metrics."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(serving=True)
     from flakeguard.runtime import run_process
 
     if settings.redis_url is None and not settings.redis_cluster_enabled:
-        err_console.print(
-            "[red]flakeguard worker: REDIS_URL is not set (use `flakeguard up` for embedded)[/red]"
-        )
-        raise typer.Exit(2)
+        raise fail_start("REDIS_URL: not set (use `flakeguard up` for an embedded Redis)")
     token = settings.api_token.get_secret_value() if settings.api_token else None
     code = asyncio.run(
         run_process(settings, redis_url=settings.redis_url, queues=parse_queues(queues), api_token=token)
@@ -355,7 +361,8 @@ def loadtest(
     its own, removed afterwards). Prints throughput and enqueue-to-analysis latency."""
     settings = settings_or_exit()
     if "LOG_LEVEL" not in os.environ:
-        configure_logging("warn")  # one info line per job would bury the result
+        # one info line per job would bury the result
+        configure_logging("warn", fmt=settings.effective_log_format)
     from rich.progress import Progress
 
     from flakeguard.embedded_redis import EmbeddedRedis

@@ -17,6 +17,7 @@ from flakeguard.config import Settings
 from flakeguard.jobs.names import QueueName
 from flakeguard.logging import get_logger
 from flakeguard.server.app import create_api_app, create_metrics_app
+from flakeguard.server.sampler import MetricsSampler
 from flakeguard.services import Services
 from flakeguard.workers.handlers import HANDLERS
 from flakeguard.workers.host import WorkerHost
@@ -70,6 +71,7 @@ async def run_process(
     if settings.metrics_enabled:
         servers.append(_server(create_metrics_app(services), settings.bind_host, settings.metrics_port))
     tasks = [asyncio.create_task(s.serve()) for s in servers]
+    sampler = MetricsSampler(services, host if run_workers else None)
     try:
         if run_workers:
             await host.start()
@@ -77,6 +79,8 @@ async def run_process(
                 from flakeguard.pipeline.polling import schedule_polling as schedule
 
                 await schedule(services)
+        if settings.metrics_enabled:
+            sampler.start()
         log.info(
             "flakeguard_ready",
             health_port=settings.health_check_port,
@@ -95,6 +99,7 @@ async def run_process(
             s.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.gather(*tasks, return_exceptions=True)
+        await sampler.stop()
         await host.close()
         await services.close()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -102,6 +102,7 @@ class PollingJob(WireModel):
     batch_size: Annotated[int, Field(ge=1, le=1000)] | None = None
     lookback_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 72
     priority: Priority = Priority.LOW
+    correlation_id: str | None = None
 
 
 class PayloadError(ValueError):
