@@ -102,6 +102,12 @@ def _time_and_process(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> 
     return event_dict
 
 
+def _drop_process(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event_dict.pop("pid", None)
+    event_dict.pop("hostname", None)
+    return event_dict
+
+
 def _original_order(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     head = {key: event_dict.pop(key) for key in _HEAD if key in event_dict}
     return {**head, **event_dict}
@@ -112,7 +118,6 @@ def configure_logging(level: str = "info", *, stream: Any = None, fmt: LogFormat
     logging.addLevelName(FATAL, "FATAL")
     numeric = _LEVELS.get(level.lower(), logging.INFO)
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.INFO) if numeric < logging.INFO else numeric)
@@ -129,6 +134,7 @@ def configure_logging(level: str = "info", *, stream: Any = None, fmt: LogFormat
     renderer: list[Any]
     if fmt == "console":
         renderer = [
+            _drop_process,
             structlog.dev.ConsoleRenderer(
                 timestamp_key="time", colors=bool(getattr(stream or sys.stderr, "isatty", bool)())
             )
@@ -139,6 +145,13 @@ def configure_logging(level: str = "info", *, stream: Any = None, fmt: LogFormat
             _original_order,
             structlog.processors.JSONRenderer(),
         ]
+    # Lines of libraries that log through the standard library (uvicorn, alembic...) get the same shape.
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+        )
+    )
     structlog.configure(
         processors=[*shared, *renderer],
         wrapper_class=_bound_logger_class(numeric),

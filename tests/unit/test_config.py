@@ -6,8 +6,17 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from flakeguard.config import ConfigError, Settings, load_settings, to_async_database_url
+
+
+def rsa_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def test_defaults_match_the_original_worker(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,7 +57,9 @@ def test_secrets_never_appear_in_errors_or_reprs(monkeypatch: pytest.MonkeyPatch
         load_settings()
     assert "hunter2" not in str(info.value) and "PRIVATE KEY" not in str(info.value)
     monkeypatch.setenv("WORKER_CONCURRENCY", "2")
-    assert "hunter2" not in repr(load_settings())
+    monkeypatch.setenv("GITHUB_PRIVATE_KEY", rsa_pem())
+    settings = load_settings()
+    assert "hunter2" not in repr(settings) and "PRIVATE KEY" not in repr(settings)
 
 
 @pytest.mark.parametrize(

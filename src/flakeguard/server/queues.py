@@ -132,6 +132,12 @@ async def resume(request: Request, name: str) -> dict[str, Any]:
 class Enqueued(BaseModel):
     queue: str
     id: str | None
+    correlationId: str | None = None
+
+
+def enqueued(queue: QueueName, job: Job) -> Enqueued:
+    data = job.data if isinstance(job.data, dict) else {}
+    return Enqueued(queue=queue.value, id=job.id, correlationId=data.get("correlationId"))
 
 
 @router.post("/runs:ingest/jobs", status_code=status.HTTP_202_ACCEPTED)
@@ -141,7 +147,7 @@ async def enqueue_ingest(request: Request, body: dict[str, Any]) -> Enqueued:
     except PayloadError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     job = await _services(request).producer.ingest(payload)
-    return Enqueued(queue=QueueName.RUNS_INGEST.value, id=job.id)
+    return enqueued(QueueName.RUNS_INGEST, job)
 
 
 @router.post("/tests:recompute/jobs", status_code=status.HTTP_202_ACCEPTED)
@@ -151,7 +157,7 @@ async def enqueue_recompute(request: Request, body: dict[str, Any]) -> Enqueued:
     except PayloadError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     job = await _services(request).producer.recompute(payload)
-    return Enqueued(queue=QueueName.TESTS_RECOMPUTE.value, id=job.id)
+    return enqueued(QueueName.TESTS_RECOMPUTE, job)
 
 
 # ---------------------------------------------------------------------------- the original's paths

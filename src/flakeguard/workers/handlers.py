@@ -29,7 +29,7 @@ from flakeguard.pipeline.checks import (
 )
 from flakeguard.pipeline.ingest import ingest_run
 from flakeguard.pipeline.polling import run_polling_job
-from flakeguard.pipeline.recompute import recompute
+from flakeguard.pipeline.recompute import recompute_detailed
 from flakeguard.services import Services
 from flakeguard.workers.context import Handler, JobContext
 
@@ -76,8 +76,17 @@ async def handle_recompute(ctx: JobContext) -> dict[str, Any]:
             {"done": done, "total": total, "percent": round(100 * done / total, 1) if total else 100}
         )
 
-    summary = await recompute(ctx.services, job, progress=progress)
-    return {"repository": job.repository.full_name, "scope": job.recompute_scope.type, **summary.as_dict()}
+    result = await recompute_detailed(ctx.services, job, progress=progress)
+    return {
+        "repository": job.repository.full_name,
+        "scope": job.recompute_scope.type,
+        "lookbackDays": job.lookback_days,
+        "batchSize": job.batch_size,
+        "updateQuarantineStatus": job.update_quarantine_status,
+        "selected": result.selected,
+        "unknownTests": result.unknown[:100],
+        **result.summary.as_dict(),
+    }
 
 
 async def handle_polling(ctx: JobContext) -> dict[str, Any]:
