@@ -124,13 +124,10 @@ def configure_logging(level: str = "info", *, stream: Any = None, fmt: LogFormat
     # Third-party chatter stays at warning unless we are tracing.
     for noisy in ("httpx", "httpcore", "uvicorn.access", "asyncio", "bullmq", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING if numeric > logging.DEBUG else logging.DEBUG)
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        _level_names,
-        _time_and_process,
-        structlog.processors.format_exc_info,
-        _redact,
-    ]
+    shared: list[Any] = [structlog.contextvars.merge_contextvars, _level_names, _time_and_process]
+    if fmt == "json":  # the console renderer formats exceptions itself
+        shared.append(structlog.processors.format_exc_info)
+    shared.append(_redact)
     renderer: list[Any]
     if fmt == "console":
         renderer = [

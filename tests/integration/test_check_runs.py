@@ -84,7 +84,14 @@ async def finish(services: Services, job_id: str) -> dict[str, Any]:
 
 async def reanalyze(services: Services, run_id: int, job_id: str) -> dict[str, Any]:
     job = await services.producer.analyze(
-        RunsAnalyzeJob(workflow_run_id=run_id, repository=REF, run_attempt=1, priority=Priority.HIGH),
+        # Forced: a run analysed since its last ingest is otherwise not analysed (nor published) again.
+        RunsAnalyzeJob(
+            workflow_run_id=run_id,
+            repository=REF,
+            run_attempt=1,
+            priority=Priority.HIGH,
+            force_recompute=True,
+        ),
         job_id=job_id,
     )
     return await finish(services, str(job.id))

@@ -11,6 +11,7 @@ else a new one: work entering here (CLI, API) starts a chain.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from bullmq import Job, Queue
@@ -101,6 +102,9 @@ class JobProducer:
         return await self.add(QueueName.RUNS_INGEST, "ingest", job, job_id or ingest_job_id(job))
 
     async def analyze(self, job: RunsAnalyzeJob, *, job_id: str | None = None) -> Job:
+        if job_id is None and job.force_recompute:
+            # A kept completed analyze job of this run would swallow the standard id.
+            job_id = safe_id("reanalyze", analyze_job_id(job).removeprefix("analyze-"), uuid.uuid4().hex)
         return await self.add(QueueName.RUNS_ANALYZE, "analyze", job, job_id or analyze_job_id(job))
 
     async def recompute(self, job: TestsRecomputeJob, *, job_id: str | None = None) -> Job:

@@ -64,6 +64,8 @@ async def handle_analyze(ctx: JobContext) -> dict[str, Any]:
         return await apply_quarantine_action(ctx.services, action)
     job = parse_payload(RunsAnalyzeJob, ctx.data)
     analyzed = await analyze_run(ctx.services, job)
+    if analyzed.skipped:
+        return run_result(analyzed, {"skipped": "analysed since its last ingest (see forceRecompute)"})
     check = await publish_run_check(ctx.services, analyzed.repository, analyzed.run, priority=job.priority)
     return run_result(analyzed, {"checkRun": check})
 
