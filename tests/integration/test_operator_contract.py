@@ -60,7 +60,10 @@ WEBHOOK_SECRET = "operator-contract-webhook-secret"
 
 
 def contract_env(settings: Settings, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A worker's environment; `NODE_ENV=...` in `extra` replaces the tests' FLAKEGUARD_ENV=test."""
     env = worker_env(settings, tmp_path)
+    if "NODE_ENV" in extra:
+        env.pop("FLAKEGUARD_ENV", None)
     env.update(
         FLAKEGUARD_API_TOKEN=TOKEN,
         GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
@@ -239,7 +242,7 @@ def test_health_has_the_original_shape_and_says_unhealthy_when_postgresql_stops(
     pg_port = int(str(settings.database_url).split("@", 1)[1].split("/")[0].rsplit(":", 1)[1])
     with TcpProxy("127.0.0.1", pg_port) as proxy:
         database = str(settings.database_url).replace(f":{pg_port}/", f":{proxy.port}/")
-        env = contract_env(settings, tmp_path, DATABASE_URL=database)
+        env = contract_env(settings, tmp_path, DATABASE_URL=database, NODE_ENV="production")
         with running_worker(env, tmp_path / "worker.log"):
             healthy = httpx.get(health_url(env, "/health"), timeout=10)
             memory = healthy.json()["checks"]["memory"]  # curl :8080/health | jq '.checks.memory'
@@ -251,7 +254,7 @@ def test_health_has_the_original_shape_and_says_unhealthy_when_postgresql_stops(
 
     body = healthy.json()
     assert healthy.status_code == 200 and set(body) == HEALTH_KEYS
-    assert body["status"] == "healthy" and body["environment"] == "test"
+    assert body["status"] == "healthy" and body["environment"] == "production"
     assert datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00")) <= datetime.now(UTC)
     assert isinstance(body["uptime"], int) and 0 < body["uptime"] < 120_000  # milliseconds
     assert set(body["checks"]) == {"database", "redis", "queues", "memory"}
@@ -276,7 +279,7 @@ def test_health_has_the_original_shape_and_says_unhealthy_when_postgresql_stops(
 
 
 def test_every_queue_route_needs_the_token(settings: Settings, tmp_path: Path) -> None:
-    env = contract_env(settings, tmp_path)
+    env = contract_env(settings, tmp_path, NODE_ENV="development")
     routes = [
         ("GET", "/queues"),
         ("GET", "/queues/runs:ingest/stats"),
@@ -287,7 +290,8 @@ def test_every_queue_route_needs_the_token(settings: Settings, tmp_path: Path) -
         ("POST", "/queues/runs:ingest/pause"),
         ("POST", "/queues/runs:ingest/resume"),
     ]
-    with running_worker(env, tmp_path / "worker.log"), httpx.Client(timeout=10) as http:
+    log_path = tmp_path / "worker.log"
+    with running_worker(env, log_path), httpx.Client(timeout=10) as http:
         for method, path in routes:
             refused = http.request(method, health_url(env, path))
             assert refused.status_code == 401, (method, path)
@@ -302,6 +306,9 @@ def test_every_queue_route_needs_the_token(settings: Settings, tmp_path: Path) -
     assert stats["name"] == "runs:ingest" and set(stats["counts"]) >= {"waiting", "active", "failed"}
     assert [q["name"] for q in listed] == [q.value for q in QueueName]
     assert unknown.status_code == 404
+    # NODE_ENV=development: log lines for humans, not JSON.
+    text = log_path.read_text()
+    assert "worker_started" in text and log_lines(log_path) == []
 
 
 def test_pause_holds_processing_and_resume_restarts_it(
@@ -381,6 +388,7 @@ def test_a_webhook_driven_chain_logs_one_correlation_id_on_every_line(
         wait_completed(settings, "runs:analyze", "analyze-acme-project-12345-1")
 
     lines = log_lines(log_path)
+    assert len(lines) == len(log_path.read_text().splitlines())  # every line is one JSON object
     for line in lines:
         assert {"level", "time", "pid", "hostname", "msg"} <= set(line), line
     chain = [line for line in lines if line.get("jobId") in (ingest_id, "analyze-acme-project-12345-1")]
