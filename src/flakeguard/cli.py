@@ -8,6 +8,7 @@ import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -141,6 +142,12 @@ def worker(
     queues: Annotated[
         str | None, typer.Option(help="Comma-separated queues to work (default: all four).")
     ] = None,
+    reload: Annotated[
+        bool, typer.Option("--reload", help="Development: restart when a source file changes.")
+    ] = False,
+    reload_dir: Annotated[
+        list[Path] | None, typer.Option(help="With --reload: directories to watch (default: the package).")
+    ] = None,
 ) -> None:
     """Run the workers (REDIS_URL and DATABASE_URL required), serving health and metrics."""
     settings = settings_or_exit(serving=True)
@@ -148,6 +155,11 @@ def worker(
 
     if settings.redis_url is None and not settings.redis_cluster_enabled:
         raise fail_start("REDIS_URL: not set (use `flakeguard up` for an embedded Redis)")
+    if reload:
+        from flakeguard.reload import PACKAGE_DIR, run_with_reload
+
+        args = ["worker", *(["--queues", queues] if queues else [])]
+        raise typer.Exit(run_with_reload(args, reload_dir or [PACKAGE_DIR]))
     token = settings.api_token.get_secret_value() if settings.api_token else None
     code = asyncio.run(
         run_process(settings, redis_url=settings.redis_url, queues=parse_queues(queues), api_token=token)
@@ -348,7 +360,12 @@ def repos_remove(repo: Annotated[str, typer.Argument(help="OWNER/NAME")]) -> Non
 
 @app.command()
 def loadtest(
-    runs: Annotated[int, typer.Option(min=1, max=100_000, help="Workflow runs to push through")] = 100,
+    runs: Annotated[
+        int,
+        typer.Option(
+            "--runs", "--jobs", min=1, max=100_000, help="Workflow runs to push through (alias: --jobs)"
+        ),
+    ] = 100,
     tests_per_run: Annotated[int, typer.Option(min=1, max=100_000, help="Tests in each run's reports")] = 200,
     concurrency: Annotated[
         int | None, typer.Option(min=1, max=500, help="Default: WORKER_CONCURRENCY")
