@@ -230,6 +230,15 @@ ORIGINAL_METRICS = (
 )
 
 
+def initialize_queue_labels(queues: Iterable[str]) -> None:
+    """Series that exist from the start (at 0), so that rates and alerts see a first value."""
+    for queue in queues:
+        JOBS_IN_PROGRESS.labels(queue)
+        for status in ("completed", "failed"):
+            JOBS_PROCESSED.labels(queue, status)
+        DLQ_SIZE.labels(queue)
+
+
 def tests_scored(tests: int, flaky: int, scores: Iterable[float]) -> None:
     TESTS_ANALYZED.inc(tests)
     FLAKY_TESTS_DETECTED.inc(flaky)

@@ -14,8 +14,17 @@ import contextlib
 import time
 from typing import TYPE_CHECKING
 
+from flakeguard.jobs.names import ALL_QUEUES
 from flakeguard.logging import get_logger
-from flakeguard.metrics import CPU_USAGE, DLQ_SIZE, MEMORY_USAGE, QUEUE_SAMPLED_AT, QUEUE_SIZE, WORKER_HEALTH
+from flakeguard.metrics import (
+    CPU_USAGE,
+    DLQ_SIZE,
+    MEMORY_USAGE,
+    QUEUE_SAMPLED_AT,
+    QUEUE_SIZE,
+    WORKER_HEALTH,
+    initialize_queue_labels,
+)
 from flakeguard.server.health_checks import HealthReport, evaluate, memory_usage
 from flakeguard.services import Services
 
@@ -79,6 +88,7 @@ class MetricsSampler:
             await asyncio.sleep(self.interval_s)
 
     def start(self) -> None:
+        initialize_queue_labels(q.value for q in ALL_QUEUES)
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="metrics-sampler")
 
