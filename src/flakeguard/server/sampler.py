@@ -84,7 +84,7 @@ class MetricsSampler:
             try:
                 await self.sample()
             except Exception as exc:  # keep sampling; the next tick may succeed
-                log.warn("metrics_sample_failed", error=str(exc), exception=type(exc).__name__)
+                log.warn("metrics_sample_failed", error=str(exc), error_class=type(exc).__name__)
             await asyncio.sleep(self.interval_s)
 
     def start(self) -> None:

@@ -131,7 +131,7 @@ class WorkerHost:
                 "job_attempt_failed",
                 error=str(exc),
                 error_type=kind,
-                exception=type(exc).__name__,
+                error_class=type(exc).__name__,
                 final_attempt=final,
                 attempts=attempts,
             )
