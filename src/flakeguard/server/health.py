@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -59,8 +60,8 @@ async def health(request: Request, response: Response) -> dict[str, Any]:
 @router.get("/health/ready")
 async def ready(request: Request, response: Response) -> dict[str, Any]:
     services: Services = request.app.state.services
-    database = _component(await check_database(services))
-    redis = _component(await check_redis(services))
+    database_check, redis_check = await asyncio.gather(check_database(services), check_redis(services))
+    database, redis = _component(database_check), _component(redis_check)
     host = request.app.state.host
     workers = host.status() if host is not None else {}
     worker_ok = host is None or all(w["running"] and not w["closing"] for w in workers.values())
