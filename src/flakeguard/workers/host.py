@@ -110,7 +110,12 @@ class WorkerHost:
             result = await handler(JobContext(job=job, token=token, queue=name, services=self.services))
         except (PayloadError, PermanentError) as exc:
             status = "failed"
-            log.error("job_failed_permanently", error=str(exc), error_type=error_type(exc))
+            log.error(
+                "job_failed_permanently",
+                error=str(exc),
+                error_type=error_type(exc),
+                error_class=type(exc).__name__,
+            )
             raise UnrecoverableError(str(exc)) from exc
         except RateLimited as exc:
             status = "delayed"
