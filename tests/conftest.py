@@ -23,6 +23,8 @@ from flakeguard.services import Services
 from flakeguard.store.migrate import upgrade
 from flakeguard.testing.fake_github import FakeGitHub
 
+# JSON log lines in every process the tests start, as in production (development logs for humans).
+os.environ.setdefault("FLAKEGUARD_ENV", "test")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -28,6 +28,7 @@ from flakeguard.jobs.names import QueueName
 from flakeguard.logging import get_logger
 from flakeguard.outages.startup import wait_until_reachable
 from flakeguard.server.app import create_api_app, create_metrics_app
+from flakeguard.server.sampler import MetricsSampler
 from flakeguard.services import Services
 from flakeguard.workers.handlers import HANDLERS
 from flakeguard.workers.host import WorkerHost
@@ -130,6 +131,9 @@ async def run_process(
         public=settings.web_public,
         login=api_token is not None,
     )
+    sampler = MetricsSampler(services, host if run_workers else None)
+    if settings.metrics_enabled:
+        sampler.start()
     try:
         if run_workers and await wait_until_reachable(
             services.outages,
@@ -158,6 +162,7 @@ async def run_process(
                 raise task.exception()  # type: ignore[misc]
     finally:
         await host.close(grace_s=settings.shutdown_grace_ms / 1000)
+        await sampler.stop()
         await services.close()
         for s in servers:
             s.should_exit = True

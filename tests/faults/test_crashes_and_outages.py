@@ -49,7 +49,7 @@ async def test_kill_9_twice_mid_ingest_every_held_job_runs_again(world: World) -
     await until(world.jobs.all_finished, 120, "all queues drained", survivor)
     (await tally(world.jobs, world.database, run_ids, TESTS_PER_RUN)).assert_clean()
     stalled_logged = {
-        str(e["job_id"]) for w in world.workers for e in w.events() if e["event"] == "job_stalled_requeued"
+        str(e["jobId"]) for w in world.workers for e in w.events() if e["msg"] == "job_stalled_requeued"
     }
     assert held <= stalled_logged
     for job_id in held:
@@ -74,8 +74,8 @@ async def test_redis_killed_for_30_s_and_restarted_loses_and_dead_letters_nothin
     (await tally(world.jobs, world.database, run_ids, TESTS_PER_RUN)).assert_clean()
     await until(lambda: worker.health() == 200, 30, "ready again", worker)
     outage = _outage_events(worker, "redis")
-    assert outage[0]["event"] == "dependency_outage_started" and outage[0]["level"] == "warn"
-    assert outage[-1]["event"] == "dependency_outage_ended" and outage[-1]["duration_s"] > 0
+    assert outage[0]["msg"] == "dependency_outage_started" and outage[0]["level"] == "warn"
+    assert outage[-1]["msg"] == "dependency_outage_ended" and outage[-1]["duration_s"] > 0
 
 
 async def test_postgres_unreachable_for_10_s_then_60_s_loses_and_dead_letters_nothing(world: World) -> None:
@@ -99,9 +99,9 @@ async def test_postgres_unreachable_for_10_s_then_60_s_loses_and_dead_letters_no
             await until(world.jobs.all_finished, 180, "all queues drained", worker)
     (await tally(world.jobs, world.database, run_ids, TESTS_PER_RUN)).assert_clean()
     outage = _outage_events(worker, "database")
-    assert [e["event"] for e in outage] == ["dependency_outage_started", "dependency_outage_ended"] * 2
+    assert [e["msg"] for e in outage] == ["dependency_outage_started", "dependency_outage_ended"] * 2
     assert outage[3]["duration_s"] >= outage[1]["duration_s"]
-    handed_back = [e for e in worker.events() if e["event"] == "job_handed_back"]
+    handed_back = [e for e in worker.events() if e["msg"] == "job_handed_back"]
     assert handed_back and {e["reason"] for e in handed_back} == {"outage"}
 
 
@@ -117,6 +117,6 @@ def _outage_events(worker: WorkerProcess, dependency: str) -> list[dict[str, obj
     return [
         e
         for e in worker.events()
-        if e["event"] in ("dependency_outage_started", "dependency_outage_ended")
+        if e["msg"] in ("dependency_outage_started", "dependency_outage_ended")
         and e.get("dependency") == dependency
     ]

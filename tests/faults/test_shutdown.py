@@ -41,7 +41,7 @@ async def test_sigterm_lets_ten_jobs_in_flight_finish_then_exits_0(world: World)
 
     # Every job in flight finished before the process exited: nothing left active or handed back.
     assert [await world.jobs.state(INGEST, job_id) for job_id in ingest_ids] == ["completed"] * 10
-    events = [e["event"] for e in first.events()]
+    events = [e["msg"] for e in first.events()]
     assert "shutdown_requested" in events and "flakeguard_stopped" in events
     assert "shutdown_forced" not in events and "job_handed_back" not in events
     poison = await world.jobs.job_fields(INGEST, "poison")
@@ -70,7 +70,7 @@ async def test_two_sigterm_restarts_in_a_row_hand_the_same_jobs_back_without_spe
     first.signal(signal.SIGTERM)
     assert await first.wait_exit(60) == 0, first.log()[-3000:]
     await _assert_handed_back_untouched(world.jobs, ingest_ids)
-    assert sum(e["event"] == "job_handed_back" for e in first.events()) == 5
+    assert sum(e["msg"] == "job_handed_back" for e in first.events()) == 5
 
     # Second restart catches the same jobs: SIGTERM twice exits at once, handing them back again.
     second = world.worker("w2", env)

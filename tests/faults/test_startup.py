@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def _unreachable(worker: WorkerProcess, dependency: str) -> list[dict[str, object]]:
     return [
-        e for e in worker.events() if e["event"] == "dependency_unreachable" and e["dependency"] == dependency
+        e for e in worker.events() if e["msg"] == "dependency_unreachable" and e["dependency"] == dependency
     ]
 
 

@@ -20,6 +20,7 @@ import random
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import Field
@@ -363,6 +364,30 @@ async def _append(
 
 async def _client(services: Services, repository: Repository) -> GitHubClient:
     return await services.github.client_for(repository.owner, repository.name, repository.installation_id)
+
+
+async def check_run_current(services: Services, repository: Repository, run: WorkflowRun) -> bool:
+    """Whether the head sha's check run was published after this run attempt's latest analysis.
+
+    A `runs:analyze` job that is retried after its analysis was stored (a check-run write failed)
+    skips the analysis but must still publish: this tells the two apart.
+    """
+    if run.analyzed_at is None or not run.head_sha:
+        return False
+    async with services.sessions() as session:
+        published_at = (
+            await session.execute(
+                select(CheckRunRecord.updated_at).where(
+                    CheckRunRecord.repository_id == repository.id, CheckRunRecord.head_sha == run.head_sha
+                )
+            )
+        ).scalar_one_or_none()
+    return published_at is not None and _aware(published_at) >= _aware(run.analyzed_at)
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 async def publish_run_check(

@@ -29,16 +29,19 @@ from bullmq import Job, Worker
 from bullmq.custom_errors import DelayedError, UnrecoverableError
 
 from flakeguard.github.errors import RateLimited
+from flakeguard.jobs.error_types import error_type
 from flakeguard.jobs.errors import PermanentError
 from flakeguard.jobs.names import QueueName
 from flakeguard.jobs.payloads import PayloadError
 from flakeguard.jobs.retry import make_backoff_strategy
 from flakeguard.logging import bind_job, clear_job, get_logger
-from flakeguard.metrics import JOB_DURATION, JOBS_ACTIVE, JOBS_HANDED_BACK, JOBS_PROCESSED
+from flakeguard.metrics import JOB_RETRIES, JOBS_HANDED_BACK, JOBS_IN_PROGRESS, job_finished
 from flakeguard.outages import outage_dependency
 from flakeguard.outages.monitor import describe_error
 from flakeguard.services import Services
 from flakeguard.workers.context import Handler, JobContext
+from flakeguard.workers.foreign_jobs import requeue_at_payload_priority
+from flakeguard.workers.job_log import job_log_fields
 
 log = get_logger("flakeguard.worker")
 
@@ -110,7 +113,7 @@ class WorkerHost:
             worker.on(
                 "stalled",
                 lambda job_id, *_, queue=name.value: log.warn(
-                    "job_stalled_requeued", queue=queue, job_id=job_id
+                    "job_stalled_requeued", queue=queue, jobId=job_id
                 ),
             )
             self.workers[name] = worker
@@ -142,15 +145,20 @@ class WorkerHost:
 
     async def _run(self, name: QueueName, handler: Handler, job: Job, token: str) -> dict[str, Any]:
         clear_job()
-        bind_job(queue=name.value, job_id=job.id, attempt=job.attemptsMade + 1)
+        bind_job(**job_log_fields(name, job))
         if self.draining or self.services.outages.down:
             # Fetched just as the process began to stop or an outage began: not started at all.
             reason = "shutdown" if self.draining else "outage"
             await self._hand_back(name, job, token, reason, 0 if self.draining else self._outage_delay_ms)
             clear_job()
             raise DelayedError()
+        if await requeue_at_payload_priority(job, token, self.services.retry_policy):
+            clear_job()
+            raise DelayedError()
+        log.info("job_started", name=job.name)
         started = time.perf_counter()
-        JOBS_ACTIVE.labels(name.value).inc()
+        status = "completed"
+        JOBS_IN_PROGRESS.labels(name.value).inc()
         ctx = JobContext(job=job, token=token, queue=name, services=self.services)
         # Its own task, so that a shutdown can cancel the handler and still hand the job back.
         task: asyncio.Task[dict[str, Any]] = asyncio.ensure_future(handler(ctx))
@@ -158,6 +166,7 @@ class WorkerHost:
         try:
             result = await task
         except asyncio.CancelledError:
+            status = "cancelled"
             current = asyncio.current_task()
             if task.cancelled() and self._handing_back and (current is None or not current.cancelling()):
                 await self._hand_back(name, job, token, "shutdown", 0)
@@ -165,41 +174,51 @@ class WorkerHost:
             task.cancel()
             raise
         except (PayloadError, PermanentError) as exc:
-            JOBS_PROCESSED.labels(name.value, "failed").inc()
-            log.error("job_failed_permanently", error=str(exc), error_type=type(exc).__name__)
+            status = "failed"
+            log.error(
+                "job_failed_permanently",
+                error=str(exc),
+                error_type=error_type(exc),
+                error_class=type(exc).__name__,
+            )
             raise UnrecoverableError(str(exc)) from exc
         except RateLimited as exc:
+            status = "delayed"
+            JOB_RETRIES.labels(name.value, "rate_limit").inc()
             await self._delay_for_rate_limit(name, job, token, exc)
-            JOBS_PROCESSED.labels(name.value, "delayed").inc()
             raise DelayedError() from exc
         except Exception as exc:
             dependency = outage_dependency(exc)
             if dependency is not None:
+                status = "delayed"
                 self.services.outages.report(dependency, exc)
                 await self._hand_back(
                     name, job, token, "outage", self._outage_delay_ms, dependency=dependency
                 )
-                JOBS_PROCESSED.labels(name.value, "delayed").inc()
                 raise DelayedError() from exc
             attempts = int(job.opts.get("attempts", 1) or 1)
             final = job.attemptsMade + 1 >= attempts
-            JOBS_PROCESSED.labels(name.value, "failed" if final else "retried").inc()
+            status = "failed" if final else "retried"
+            kind = error_type(exc)
+            if not final:
+                JOB_RETRIES.labels(name.value, kind).inc()
             log.warn(
                 "job_attempt_failed",
                 error=str(exc),
-                error_type=type(exc).__name__,
+                error_type=kind,
+                error_class=type(exc).__name__,
                 final_attempt=final,
                 attempts=attempts,
             )
             raise
         else:
-            JOBS_PROCESSED.labels(name.value, "completed").inc()
             log.info("job_completed", duration_s=round(time.perf_counter() - started, 3), **_summary(result))
             return result
         finally:
             self._handlers_running.discard(task)
-            JOBS_ACTIVE.labels(name.value).dec()
-            JOB_DURATION.labels(name.value).observe(time.perf_counter() - started)
+            JOBS_IN_PROGRESS.labels(name.value).dec()
+            if status != "cancelled":
+                job_finished(name.value, status, time.perf_counter() - started)
             clear_job()
 
     @property
