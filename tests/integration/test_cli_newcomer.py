@@ -22,6 +22,7 @@ import asyncpg
 import httpx
 import pytest
 
+from flakeguard.store.migrate import head_revision
 from flakeguard.testing.reports import CaseSpec, SuiteSpec, junit_xml
 
 from ..conftest import PG_ADMIN_URL
@@ -48,7 +49,8 @@ def flakeguard(
 
 def newcomer_env(**values: str) -> dict[str, str]:
     """Nothing configured: no DATABASE_URL, REDIS_URL or GitHub; the source tree importable."""
-    env = process_env({"PYTHONPATH": str(ROOT / "src"), "COLUMNS": "80", **values})
+    # JSON log lines (LOG_FORMAT), to read them here; a newcomer's terminal shows them as text.
+    env = process_env({"PYTHONPATH": str(ROOT / "src"), "COLUMNS": "80", "LOG_FORMAT": "json", **values})
     return {k: v for k, v in env.items() if not k.startswith("FLAKEGUARD_")} | values
 
 
@@ -238,12 +240,12 @@ def test_commands_find_the_running_up_and_a_second_up_leaves_it_alone(tmp_path: 
     one_line_error(flakeguard(folder, "queues", "list"), 3, "no `flakeguard up` runs in")
     lines = (tmp_path / "up.log").read_text().splitlines()
     events = [json.loads(line) for line in lines]  # one format: every line is JSON
-    ready = next(e for e in events if e["event"] == "flakeguard_ready")
+    ready = next(e for e in events if e["msg"] == "flakeguard_ready")
     assert ready["github"] == "not configured" and ready["polling"].startswith(
         "off (GitHub is not configured"
     )
-    assert ready["migrations"] == "migrated empty -> 0001" and ready["redis_embedded"] is True
-    assert not [e for e in events if "Started server process" in e["event"]]
+    assert ready["migrations"] == f"migrated empty -> {head_revision()}" and ready["redis_embedded"] is True
+    assert not [e for e in events if "Started server process" in e["msg"]]
 
 
 def test_tests_are_named_as_the_report_prints_them_and_tables_fit_80_columns(tmp_path: Path) -> None:

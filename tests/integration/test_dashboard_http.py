@@ -148,7 +148,7 @@ def _test_id(servers: Servers) -> int:
 def test_the_worker_logs_the_dashboard_url_at_start_up(servers: Servers) -> None:
     port = servers.private.rsplit(":", 1)[1]
     events = [json.loads(line) for line in servers.log.read_text().splitlines() if line.startswith("{")]
-    (ready,) = [e for e in events if e.get("event") == "dashboard_ready"]
+    (ready,) = [e for e in events if e.get("msg") == "dashboard_ready"]
     assert ready["url"] == f"http://localhost:{port}/"
     assert ready["public"] is False and ready["login"] is True
     assert servers.token not in servers.log.read_text()

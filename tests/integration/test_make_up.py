@@ -56,7 +56,8 @@ def newcomer_env(**values: str) -> dict[str, str]:
         if k not in ("DATABASE_URL", "REDIS_URL", "VIRTUAL_ENV")
         and not k.startswith(("GITHUB_", "MAKE", "FLAKEGUARD_", "POLLING_"))
     }
-    return {**env, "BIND_HOST": "127.0.0.1", **values}
+    # JSON log lines, to read them here; a newcomer's terminal shows the same lines as text.
+    return {**env, "BIND_HOST": "127.0.0.1", "LOG_FORMAT": "json", **values}
 
 
 def start_make_up(copy: Path, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -87,7 +88,7 @@ def stop_with_ctrl_c(copy: Path, make: subprocess.Popen[bytes], log_path: Path) 
     pid = int((data_dir / "flakeguard.pid").read_text())
     os.kill(pid, signal.SIGINT)
     assert make.wait(60) == 0, log_path.read_text()[-3000:]
-    assert b'"event": "flakeguard_stopped"' in log_path.read_bytes()
+    assert b'"msg": "flakeguard_stopped"' in log_path.read_bytes()
     assert redis_servers_under(data_dir) == []
     assert not (data_dir / "flakeguard.pid").exists()
 
@@ -113,7 +114,7 @@ def test_ctrl_c_in_the_terminal_stops_make_up_cleanly(project_copy: Path) -> Non
         os.killpg(make.pid, signal.SIGINT)
         make.wait(60)
         wait_for(lambda: not psutil.pid_exists(pid), 30, "flakeguard to exit")
-        assert b'"event": "flakeguard_stopped"' in log_path.read_bytes()
+        assert b'"msg": "flakeguard_stopped"' in log_path.read_bytes()
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
         assert redis_servers_under(data_dir) == []
         assert not (data_dir / "flakeguard.pid").exists()
@@ -147,16 +148,16 @@ def test_the_quick_start_then_the_demo_in_the_readme_order(project_copy: Path) -
     make = start_make_up(project_copy, env, quick_log)
     try:
         body = wait_until_serving(project_copy, health_port, quick_log)
-        assert body["components"]["database"]["dialect"] == "sqlite"
-        assert body["components"]["redis"]["target"].startswith("unix:")
-        assert set(body["components"]["workers"]) == {
+        assert body["checks"]["database"]["details"]["dialect"] == "sqlite"
+        assert body["checks"]["redis"]["details"]["target"].startswith("unix:")
+        assert set(body["checks"]["queues"]["details"]["workers"]) == {
             "runs:ingest",
             "runs:analyze",
             "tests:recompute",
             "polling",
         }
         metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
-        assert "flakeguard_worker_queue_depth" in metrics.text
+        assert "flakeguard_worker_queue_size" in metrics.text
         assert (data_dir / "flakeguard.db").exists()
         assert len(redis_servers_under(data_dir)) == 1
         stop_with_ctrl_c(project_copy, make, quick_log)

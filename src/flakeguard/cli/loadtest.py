@@ -14,7 +14,12 @@ app = typer.Typer()
 
 @app.command()
 def loadtest(
-    runs: Annotated[int, typer.Option(min=1, max=100_000, help="Workflow runs to push through")] = 100,
+    runs: Annotated[
+        int,
+        typer.Option(
+            "--runs", "--jobs", min=1, max=100_000, help="Workflow runs to push through (alias: --jobs)"
+        ),
+    ] = 100,
     tests_per_run: Annotated[int, typer.Option(min=1, max=100_000, help="Tests in each run's reports")] = 200,
     concurrency: Annotated[
         int | None, typer.Option(min=1, max=500, help="Default: WORKER_CONCURRENCY")
@@ -31,7 +36,8 @@ def loadtest(
     from flakeguard.logging import configure_logging
 
     if "LOG_LEVEL" not in os.environ:
-        configure_logging("warn")  # one info line per job would bury the result
+        # one info line per job would bury the result
+        configure_logging("warn", fmt=settings.effective_log_format)
     from rich.progress import Progress
     from rich.table import Table
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from flakeguard.cli.support import console, parse_queues, run, settings_or_exit, with_producer
+from flakeguard.cli.support import console, fail, parse_queues, run, settings_or_exit, with_producer
 
 app = typer.Typer(help="Inspect and manage the queues.", no_args_is_help=True)
 
@@ -33,18 +33,32 @@ def queues_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 
 @app.command("retry-failed")
 def queues_retry_failed(queue: Annotated[str, typer.Argument(help="Queue name, e.g. runs:ingest")]) -> None:
-    """Move every failed job of a queue (its dead letters) back to waiting."""
+    """Move every failed job of a queue (its dead letters) back to waiting, each with all its attempts."""
     settings = settings_or_exit()
+    from flakeguard.jobs.dead_letters import retry_all_failed
+
     name = (parse_queues(queue) or [])[0]
-
-    async def retry(producer: Any) -> int:
-        q = producer.queue(name)
-        before = int((await q.getJobCounts("failed")).get("failed", 0))
-        await q.retryJobs({"state": "failed"})
-        return before
-
-    count = run(lambda: with_producer(settings, retry))
+    count = run(lambda: with_producer(settings, lambda p: retry_all_failed(p.queue(name))))
     console.print(f"retried {count} failed job(s) of {name.value}")
+
+
+@app.command("retry")
+def queues_retry(
+    queue: Annotated[str, typer.Argument(help="Queue name, e.g. runs:ingest")],
+    job_id: Annotated[str, typer.Argument(help="The failed job's id")],
+) -> None:
+    """Move one failed job (a dead letter) back to waiting, with all its attempts."""
+    settings = settings_or_exit()
+    from flakeguard.jobs.dead_letters import NotFailed, retry_job
+
+    name = (parse_queues(queue) or [])[0]
+    try:
+        found = run(lambda: with_producer(settings, lambda p: retry_job(p.queue(name), job_id)))
+    except NotFailed as exc:
+        fail(str(exc))
+    if not found:
+        fail(f"no job {job_id!r} in {name.value} (`flakeguard queues list` shows the counts)")
+    console.print(f"retried {job_id} of {name.value}")
 
 
 @app.command("pause")

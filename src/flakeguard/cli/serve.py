@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -57,7 +58,7 @@ def migrate() -> None:
 @app.command()
 def up(queues: Queues = None) -> None:
     """Start everything: migrations, Redis (embedded when REDIS_URL is unset), workers, health, metrics."""
-    settings = settings_or_exit(discover=False)
+    settings = settings_or_exit(discover=False, serving=True)
     import asyncio
 
     from flakeguard.cli.database import migrate_database
@@ -114,19 +115,32 @@ def up(queues: Queues = None) -> None:
 
 
 @app.command()
-def worker(queues: Queues = None) -> None:
+def worker(
+    queues: Queues = None,
+    reload: Annotated[
+        bool, typer.Option("--reload", help="Development: restart when a source file changes.")
+    ] = False,
+    reload_dir: Annotated[
+        list[Path] | None, typer.Option(help="With --reload: directories to watch (default: the package).")
+    ] = None,
+) -> None:
     """Run the workers (REDIS_URL and DATABASE_URL required), serving health and metrics."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(serving=True)
     import asyncio
 
     from flakeguard.runtime import run_process
 
     if settings.redis_url is None and not settings.redis_cluster_enabled:
         fail(
-            "REDIS_URL is not set and no `flakeguard up` runs in this folder "
+            "REDIS_URL: not set, and no `flakeguard up` runs in this folder "
             "(use `flakeguard up` for an embedded Redis)",
             ExitCode.USAGE,
         )
+    if reload:
+        from flakeguard.reload import PACKAGE_DIR, run_with_reload
+
+        args = ["worker", *(["--queues", queues] if queues else [])]
+        raise typer.Exit(run_with_reload(args, reload_dir or [PACKAGE_DIR]))
     queue_names = parse_queues(queues)
     check_ports_free(settings)
     token = settings.api_token.get_secret_value() if settings.api_token else None

@@ -58,19 +58,21 @@ def report_error(error: CliError) -> None:
     typer.echo(f"flakeguard: {error.message}", err=True)
 
 
-def settings_or_exit(*, discover: bool = True) -> Settings:
-    """Settings from the environment (exit 2 naming each bad variable), the data folder made absolute
-    (under `--home` when given) and, with `discover`, the running `up`'s Redis and database where
-    REDIS_URL or DATABASE_URL is unset."""
-    from flakeguard.config import ConfigError, load_settings
+def settings_or_exit(*, discover: bool = True, serving: bool = False) -> Settings:
+    """Settings from the environment (exit 2 in one line naming each bad variable), the data folder
+    made absolute (under `--home` when given) and, with `discover`, the running `up`'s Redis and
+    database where REDIS_URL or DATABASE_URL is unset. `serving` processes (worker, up) also refuse
+    what production must not run without."""
+    from flakeguard.config import ConfigError, load_settings, production_problems
     from flakeguard.instance import find_running
     from flakeguard.logging import configure_logging
 
     try:
         settings = load_settings()
     except ConfigError as exc:
-        err_console.print(f"[red]flakeguard: {exc}[/red]", highlight=False)
-        raise typer.Exit(ExitCode.USAGE) from None
+        fail(str(exc), ExitCode.USAGE)
+    if serving and (problems := production_problems(settings)):
+        fail("invalid configuration: " + "; ".join(problems), ExitCode.USAGE)
     base = invocation.home if invocation.home is not None else Path.cwd()
     if invocation.home is not None and not invocation.home.is_dir():
         fail(f"--home {invocation.home}: no such folder", ExitCode.USAGE)
@@ -84,7 +86,7 @@ def settings_or_exit(*, discover: bool = True) -> Settings:
         if settings.database_url is None:
             found["database_url"] = invocation.instance.database_url
         settings = settings.model_copy(update=found)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, fmt=settings.effective_log_format)
     return settings
 
 

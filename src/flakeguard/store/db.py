@@ -7,6 +7,16 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+# Server-side TCP keepalives: when a worker vanishes in a network partition (no FIN, no RST), its open
+# transaction (ingest holds one per run attempt) would keep its row locks until the OS default of two
+# hours; with these PostgreSQL drops the orphaned session about a minute later and the job's re-run,
+# waiting on those locks, goes on. Per-session settings, sent in the start-up packet.
+SERVER_KEEPALIVES = {
+    "tcp_keepalives_idle": "30",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "3",
+}
+
 
 def create_engine(url: str, *, connect_timeout_s: float | None = None) -> AsyncEngine:
     """`connect_timeout_s` bounds each new PostgreSQL connection (asyncpg's own default is 60 s)."""
@@ -14,7 +24,9 @@ def create_engine(url: str, *, connect_timeout_s: float | None = None) -> AsyncE
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _enable_sqlite_pragmas(engine.sync_engine)
         return engine
-    connect_args = {} if connect_timeout_s is None else {"timeout": connect_timeout_s}
+    connect_args: dict[str, object] = {"server_settings": SERVER_KEEPALIVES}
+    if connect_timeout_s is not None:
+        connect_args["timeout"] = connect_timeout_s
     return create_async_engine(
         url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
     )

@@ -1,7 +1,7 @@
 """flakiness_results.skipped: how many executions in the window were skipped
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01 07:00:00
 
 The report then says `2/2 ran` and `30 skipped` instead of `2/3` and `0/30 · 0.0%`. Results computed
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0002'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
