@@ -241,13 +241,16 @@ class _Ordinals:
     single suite) plus 8 bytes per test.
     """
 
-    __slots__ = ("_closed", "_open", "_prior", "_refs")
+    __slots__ = ("_closed", "_open", "_prior", "_refs", "repeats")
 
     def __init__(self) -> None:
         self._open: dict[str, dict[str, int]] = {}
         self._refs: dict[str, int] = {}
         self._prior: dict[str, dict[int, int]] = {}
         self._closed: dict[str, tuple[array[int], array[int]]] = {}
+        # Per open suite path, per key of a plain <testcase>: (identifying attributes of its first
+        # element, whether one of its elements passed, how many elements) — see `_same_name_case`.
+        self.repeats: dict[str, dict[str, tuple[object, bool, int]]] = {}
 
     def enter(self, path: str) -> dict[str, int]:
         refs = self._refs.get(path, 0)
@@ -256,6 +259,7 @@ class _Ordinals:
             return self._open[path]
         counts: dict[str, int] = {}
         self._open[path] = counts
+        self.repeats[path] = {}
         closed = self._closed.pop(path, None)
         if closed is not None:
             self._prior[path] = dict(zip(closed[0], closed[1], strict=True))
@@ -276,6 +280,7 @@ class _Ordinals:
             self._refs[path] = refs
             return
         del self._refs[path]
+        del self.repeats[path]
         counts = self._open.pop(path)
         merged = self._prior.pop(path, None) or {}
         for key, count in counts.items():
@@ -306,6 +311,7 @@ class _Case:
         "failure",
         "message",
         "out",
+        "properties",
         "reruns",
         "skip_message",
         "skipped",
@@ -321,9 +327,12 @@ class _Case:
         self.out: str | None = None
         self.err: str | None = None
         self.reruns: list[_Rerun] | None = None
+        self.properties: list[tuple[str, str]] | None = None
 
 
 _NO_CHILDREN = _Case()
+_MAX_CASE_PROPERTIES = 32  # testcase <property> elements kept to tell same-name cases apart
+_MAX_PROPERTY_CHARS = 256
 
 
 class _Rerun:
@@ -363,29 +372,45 @@ def _events(reader: _GuardedReader) -> etree.iterparse[tuple[str, etree._Element
 
 
 def iter_testcases(
-    stream: BinaryIO, *, source: str, limits: ParseLimits = ParseLimits()
+    stream: BinaryIO,
+    *,
+    source: str,
+    limits: ParseLimits = ParseLimits(),
+    properties: dict[str, str] | None = None,
 ) -> Iterator[tuple[TestExecution, ...]]:
     """Like `parse_report`, grouped by <testcase> element: one tuple per testcase, holding its
     executions in order — the reruns it records (Surefire flaky*/rerun* elements, in document order)
     first and the testcase's own final result last. `group[-1]` is the test's verdict in this report.
     """
-    return _parse(stream, source, limits, grouped=True)  # type: ignore[return-value]
+    return _parse(stream, source, limits, grouped=True, properties=properties)  # type: ignore[return-value]
 
 
 def parse_report(
-    stream: BinaryIO, *, source: str, limits: ParseLimits = ParseLimits()
+    stream: BinaryIO,
+    *,
+    source: str,
+    limits: ParseLimits = ParseLimits(),
+    properties: dict[str, str] | None = None,
 ) -> Iterator[TestExecution]:
     """Every execution in one JUnit XML report, in document order; raises `JUnitError` on refusal.
 
     `source` names the report in errors (e.g. ``"artifact.zip!reports/TEST-x.xml"``). Executions
     already yielded when an error is raised belong to a refused report: callers that need
     all-or-nothing per report collect first (as `flakeguard.junit.read_artifact` does).
+    `properties`, when given, receives the report's suite-level `<property>` name/value pairs (the
+    first value of each name, at most 256), which tell the environment the report came from
+    (`flakeguard.junit.context_from`).
     """
-    return _parse(stream, source, limits, grouped=False)  # type: ignore[return-value]
+    return _parse(stream, source, limits, grouped=False, properties=properties)  # type: ignore[return-value]
 
 
 def _parse(
-    stream: BinaryIO, source: str, limits: ParseLimits, *, grouped: bool
+    stream: BinaryIO,
+    source: str,
+    limits: ParseLimits,
+    *,
+    grouped: bool,
+    properties: dict[str, str] | None = None,
 ) -> Iterator[TestExecution | tuple[TestExecution, ...]]:
     head = stream.read(64 * KiB)
     if not isinstance(head, bytes):
@@ -394,7 +419,7 @@ def _parse(
     reader = _GuardedReader(stream, head, source, limits)
     events = _events(reader)
     try:
-        yield from _walk(events, reader, source, limits, grouped)
+        yield from _walk(events, reader, source, limits, grouped, properties)
     except etree.XMLSyntaxError as exc:
         raise _syntax_error(source, exc, getattr(events, "error_log", None), reader.total) from None
 
@@ -446,6 +471,7 @@ def _walk(
     source: str,
     limits: ParseLimits,
     grouped: bool,
+    properties: dict[str, str] | None,
 ) -> Iterator[TestExecution | tuple[TestExecution, ...]]:
     """The parse loop. Only *end* events of the reported tags reach Python; suite paths come from
     the testcase's ancestors (recomputed only when the parent element changes), results are read
@@ -528,8 +554,19 @@ def _walk(
                 ordinal = counts.get(key, -1)
                 if ordinal < 0:
                     ordinal = ordinals.take(path, counts, key, 1)
+                    if line is not None or this.properties is not None:
+                        attributes: object = (line, this.properties and tuple(this.properties))
+                    else:
+                        attributes = None
+                    ordinals.repeats[path][key] = (attributes, outcome is passed, ordinal + 1)
                 else:
-                    counts[key] = ordinal + 1
+                    case_name = _same_name_case(ordinals.repeats[path], key, name, line, this, outcome)
+                    if case_name is None:
+                        counts[key] = ordinal + 1
+                    else:
+                        name = case_name
+                        key = make_key(path, classname, name, file)
+                        ordinal = ordinals.take(path, counts, key, 1)
                 execution = new_execution(
                     key, suite, classname, name, file, line, outcome, duration, ordinal,
                     message, details, this.out, this.err,
@@ -615,6 +652,15 @@ def _walk(
                         case.reruns = []
                     case.reruns.append(rerun)
                     rerun_el = rerun = None
+            elif tag == "property" and isinstance(ptag, str) and _local(ptag) == "properties":
+                holder = parent.getparent()
+                htag = holder.tag if holder is not None else None
+                if isinstance(htag, str) and _local(htag) == "testcase":
+                    if holder is not case_el or case is None:
+                        case_el, case = holder, _Case()
+                    _add_property(case, el)
+                elif properties is not None and isinstance(htag, str) and _local(htag) in _SUITE_TAGS:
+                    _add_report_property(properties, el)
             elif isinstance(ptag, str) and _local(ptag) in _RERUN_TAGS:
                 if parent is not rerun_el or rerun is None:
                     rerun_el, rerun = parent, _new_rerun(parent, _local(ptag), max_msg)
@@ -633,6 +679,57 @@ def _walk(
 
     if first:
         raise JUnitError(source, None, "no <testsuites>, <testsuite> or <testcase> element", E.NOT_JUNIT)
+
+
+def _same_name_case(
+    repeats: dict[str, tuple[object, bool, int]],
+    key: str,
+    name: str,
+    line: int | None,
+    case: _Case,
+    outcome: Outcome,
+) -> str | None:
+    """A plain <testcase> whose key already occurred in this suite: None when it is an in-run rerun of
+    the earlier ones, else the name that tells it apart as a case of its own (`name #k`, k its position
+    among the same-name testcases of the suite).
+
+    A rerun only ever follows failures (no tool re-runs a test that passed; pytest-rerunfailures writes
+    its failed attempts as empty records, so a "pass" followed by more records is one of those, not a
+    pass). So once an earlier testcase of the key passed, the later ones are distinct cases, such as
+    the data-driven cases of Boost.Test or an xUnit theory that share one name; so are testcases whose
+    `line` or testcase `<properties>` (parameters) differ from the first one's."""
+    known = repeats.get(key)
+    if known is None:  # the key's first element recorded Surefire reruns: these are reruns too
+        repeats[key] = (None, outcome is Outcome.PASSED, 2)
+        return None
+    attributes, passed, elements = known
+    if line is not None or case.properties is not None:
+        mine: object = (line, case.properties and tuple(case.properties))
+    else:
+        mine = None
+    repeats[key] = (attributes, passed or outcome is Outcome.PASSED, elements + 1)
+    if not passed and mine == attributes:
+        return None
+    return f"{name} #{elements + 1}"
+
+
+def _add_property(case: _Case, el: etree._Element) -> None:
+    if case.properties is None:
+        case.properties = []
+    if len(case.properties) < _MAX_CASE_PROPERTIES:
+        name = (el.get("name") or "")[:_MAX_PROPERTY_CHARS]
+        value = (el.get("value") or el.text or "")[:_MAX_PROPERTY_CHARS]
+        case.properties.append((name, value))
+
+
+def _add_report_property(properties: dict[str, str], el: etree._Element) -> None:
+    """A suite-level <property>: the first value of each name is kept, at most `_MAX_REPORT_PROPERTIES`."""
+    name = (el.get("name") or "")[:_MAX_PROPERTY_CHARS]
+    if name and name not in properties and len(properties) < _MAX_REPORT_PROPERTIES:
+        properties[name] = (el.get("value") or el.text or "")[:_MAX_PROPERTY_CHARS]
+
+
+_MAX_REPORT_PROPERTIES = 256
 
 
 def _new_rerun(el: etree._Element, tag: str, max_msg: int) -> _Rerun:
