@@ -111,12 +111,11 @@ def failure_episodes(commits: list[Commit], is_protected: Callable[[str | None],
         recovered = any(
             not c.failed and (not local or branches[0] in c.branches) for c in commits[last + 1 :]
         )
-        starts = [commits[i].first_failure_at for i in indices]
         episodes.append(
             Episode(
                 commits=tuple(commits[i].sha for i in indices),
                 branches=branches,
-                started_at=min(s for s in starts if s is not None),
+                started_at=min(commits[i].first_failure_at or commits[i].first_seen for i in indices),
                 recovered=recovered,
             )
         )
