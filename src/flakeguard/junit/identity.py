@@ -53,7 +53,7 @@ digits of the SHA-256 of the full key, so they stay unique and fit a database in
 Repeated testcases with the same key in one suite of one report are either *reruns* of that test
 (gotestsum ``--rerun-fails``, pytest-style reruns, jest/mocha retries) or *distinct cases* that share
 a name (Boost.Test data-driven samples, an xUnit theory without per-case names). The parser tells
-them apart without looking ahead (``parser._same_name_case``):
+them apart without looking ahead (``parser._is_case_of_its_own``):
 
 * a rerun only ever follows failures, so while every earlier testcase of the key failed (or was
   skipped) and the repeat has the same ``line`` and testcase ``<properties>`` as the first, it is a

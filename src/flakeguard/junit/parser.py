@@ -248,9 +248,10 @@ class _Ordinals:
         self._refs: dict[str, int] = {}
         self._prior: dict[str, dict[int, int]] = {}
         self._closed: dict[str, tuple[array[int], array[int]]] = {}
-        # Per open suite path, per key of a plain <testcase>: (identifying attributes of its first
-        # element, whether one of its elements passed, how many elements) — see `_same_name_case`.
-        self.repeats: dict[str, dict[str, tuple[object, bool, int]]] = {}
+        # Per open suite path, the keys of plain <testcase> elements none of which passed so far, with
+        # the identifying attributes of the first (see `_is_case_of_its_own`). Failing tests only: a few
+        # entries, not one per test.
+        self.repeats: dict[str, dict[str, object]] = {}
 
     def enter(self, path: str) -> dict[str, int]:
         refs = self._refs.get(path, 0)
@@ -554,19 +555,15 @@ def _walk(
                 ordinal = counts.get(key, -1)
                 if ordinal < 0:
                     ordinal = ordinals.take(path, counts, key, 1)
-                    if line is not None or this.properties is not None:
-                        attributes: object = (line, this.properties and tuple(this.properties))
-                    else:
-                        attributes = None
-                    ordinals.repeats[path][key] = (attributes, outcome is passed, ordinal + 1)
+                    if outcome is not passed:
+                        ordinals.repeats[path][key] = _identifying(line, this)
                 else:
-                    case_name = _same_name_case(ordinals.repeats[path], key, name, line, this, outcome)
-                    if case_name is None:
-                        counts[key] = ordinal + 1
+                    if not _is_case_of_its_own(ordinals.repeats[path], key, line, this, outcome):
+                        counts[key] = ordinal + 1  # a rerun
                     else:
-                        name = case_name
-                        key = make_key(path, classname, name, file)
-                        ordinal = ordinals.take(path, counts, key, 1)
+                        name, key, ordinal = _case_of_its_own(
+                            ordinals, path, counts, classname, name, file, ordinal
+                        )
                 execution = new_execution(
                     key, suite, classname, name, file, line, outcome, duration, ordinal,
                     message, details, this.out, this.err,
@@ -681,36 +678,51 @@ def _walk(
         raise JUnitError(source, None, "no <testsuites>, <testsuite> or <testcase> element", E.NOT_JUNIT)
 
 
-def _same_name_case(
-    repeats: dict[str, tuple[object, bool, int]],
-    key: str,
-    name: str,
-    line: int | None,
-    case: _Case,
-    outcome: Outcome,
-) -> str | None:
-    """A plain <testcase> whose key already occurred in this suite: None when it is an in-run rerun of
-    the earlier ones, else the name that tells it apart as a case of its own (`name #k`, k its position
-    among the same-name testcases of the suite).
+def _identifying(line: int | None, case: _Case) -> object:
+    """What tells same-name testcases apart besides their position: `line` and testcase properties."""
+    if line is None and case.properties is None:
+        return None
+    return (line, case.properties and tuple(case.properties))
+
+
+def _is_case_of_its_own(
+    failing: dict[str, object], key: str, line: int | None, case: _Case, outcome: Outcome
+) -> bool:
+    """A plain <testcase> whose key already occurred in this suite: False when it is an in-run rerun of
+    the earlier ones, True when it is a case of its own.
 
     A rerun only ever follows failures (no tool re-runs a test that passed; pytest-rerunfailures writes
     its failed attempts as empty records, so a "pass" followed by more records is one of those, not a
     pass). So once an earlier testcase of the key passed, the later ones are distinct cases, such as
     the data-driven cases of Boost.Test or an xUnit theory that share one name; so are testcases whose
-    `line` or testcase `<properties>` (parameters) differ from the first one's."""
-    known = repeats.get(key)
-    if known is None:  # the key's first element recorded Surefire reruns: these are reruns too
-        repeats[key] = (None, outcome is Outcome.PASSED, 2)
-        return None
-    attributes, passed, elements = known
-    if line is not None or case.properties is not None:
-        mine: object = (line, case.properties and tuple(case.properties))
-    else:
-        mine = None
-    repeats[key] = (attributes, passed or outcome is Outcome.PASSED, elements + 1)
-    if not passed and mine == attributes:
-        return None
-    return f"{name} #{elements + 1}"
+    `line` or testcase `<properties>` (parameters) differ from the first one's. `failing` holds the
+    keys none of whose testcases passed so far (skipped ones are neutral), with the first's attributes."""
+    if key not in failing or failing[key] != _identifying(line, case):
+        return True
+    if outcome is Outcome.PASSED:
+        del failing[key]
+    return False
+
+
+def _case_of_its_own(
+    ordinals: _Ordinals,
+    path: str,
+    counts: dict[str, int],
+    classname: str,
+    name: str,
+    file: str | None,
+    reruns: int,
+) -> tuple[str, str, int]:
+    """(name, key, ordinal) of a same-name testcase that is a case of its own: `name #k`, k its position
+    among the testcases of that name in the suite (the first free one from the number of elements the
+    plain key already took)."""
+    position = reruns + 1
+    while True:
+        case_name = f"{name} #{position}"
+        key = make_key(path, classname, case_name, file)
+        if key not in counts:
+            return case_name, key, ordinals.take(path, counts, key, 1)
+        position += 1
 
 
 def _add_property(case: _Case, el: etree._Element) -> None:
