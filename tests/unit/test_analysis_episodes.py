@@ -209,6 +209,18 @@ def test_a_commit_tested_again_later_sits_where_it_first_appeared() -> None:
     assert verdict_of(observations).status is Status.HEALTHY
 
 
+def test_a_commit_sits_at_its_earliest_test_usable_or_not() -> None:
+    # c001 was first tested in an outage (no evidence, but it appeared then); c000 ran usable first
+    # and was skipped later: each sits at its earliest run
+    observations = [run(1, F), run(2, P), run(3, P)]
+    commits = timeline(observations, {"c001": T0, "c002": T0 + timedelta(days=9)})
+    assert [(c.sha, c.first_seen) for c in commits] == [
+        ("c001", T0),
+        ("c002", observations[1].started_at),
+        ("c003", observations[2].started_at),
+    ]
+
+
 def test_the_rule_can_be_switched_off() -> None:
     observations = main("PPPPPFPPPPPPPPPPPPPFPPPPPPPPPP")
     assert verdict_of(observations, commit_order_evidence=False).status is Status.HEALTHY

@@ -179,12 +179,23 @@ def _build_history(
     # An episode spans at least two commits that failed and never passed.
     if len({obs.head_sha for obs in failing if obs.head_sha not in passed_shas}) >= 2:
         _find_regression_episodes(history)
-    if len({obs.head_sha for obs in failing}) >= 2:
-        commits = timeline(usable, first_seen_of(whole_window))
-        history.commits = len(commits)
-        history.failing_commits = sum(1 for c in commits if c.failed)
-        history.episodes = failure_episodes(commits, config.is_protected)
     return history
+
+
+def _add_episodes(history: _History, config: AnalysisConfig, whole_window: list[Observation]) -> None:
+    """The failure episodes in commit order, when at least two commits failed (`analysis.episodes`).
+    A commit sits where it was first tested in the window: usable executions are chronological, so
+    only skipped and infrastructure executions can be earlier."""
+    if len({obs.head_sha for obs in history.failing}) < 2:
+        return
+    share = config.infra_failure_share
+    first_seen = first_seen_of(
+        o for o in whole_window if o.is_skipped or o.run_failure_share > share or o.infrastructure
+    )
+    commits = timeline(history.usable, first_seen)
+    history.commits = len(commits)
+    history.failing_commits = sum(1 for c in commits if c.failed)
+    history.episodes = failure_episodes(commits, history.protected_branch.__getitem__)
 
 
 def _find_regression_episodes(history: _History) -> None:
@@ -473,6 +484,7 @@ def _classify_context(
             usable_executions=usable_count,
         )
 
+    _add_episodes(history, config, whole_window)
     stats = _protected_statistics(history)
     held = previous is not None and previous.statistically_flaky
     activated = (
@@ -572,7 +584,7 @@ def _episodes_evidence(history: _History, config: AnalysisConfig) -> EpisodesEvi
     episodes = history.episodes
     if not config.commit_order_evidence or episodes is None:
         return None
-    is_protected = config.is_protected
+    is_protected = history.protected_branch.__getitem__
     if _independent_episodes(episodes, is_protected) < config.min_failure_episodes:
         return None
     rate = config.regression_change_rate

@@ -43,13 +43,16 @@ class Commit:
 
 def timeline(usable: Iterable[Observation], first_seen: dict[str, datetime]) -> list[Commit]:
     """The usable executions' commits in order of first test. `usable` is chronological;
-    `first_seen[sha]` is the start of the first run of the window that tested `sha` (usable or not)."""
+    `first_seen[sha]`, where given, is the start of the first run that tested `sha` without a usable
+    execution (skipped, infrastructure); a commit sits at the earlier of the two."""
     commits: dict[str, Commit] = {}
     for obs in usable:
         sha = obs.head_sha
         commit = commits.get(sha)
         if commit is None:
-            commit = commits[sha] = Commit(sha, first_seen.get(sha, obs.started_at))
+            seen = first_seen.get(sha)
+            start = obs.started_at if seen is None or obs.started_at < seen else seen
+            commit = commits[sha] = Commit(sha, start)
         if obs.branch not in commit.branches:
             commit.branches.append(obs.branch)
         if obs.is_failure and not commit.failed:
@@ -71,46 +74,48 @@ def first_seen_of(window: Iterable[Observation]) -> dict[str, datetime]:
 
 def failure_episodes(commits: list[Commit], is_protected: Callable[[str | None], bool]) -> list[Episode]:
     """The failure episodes of a timeline, oldest first (see the module docstring)."""
-    parent: list[int] = []
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def join(a: int, b: int) -> None:
-        parent[find(a)] = find(b)
-
-    previous: int | None = None  # the previous commit of the timeline, when it failed
-    last_on_branch: dict[str | None, int | None] = {}  # branch -> its last commit, when it failed
+    last_pass = -1  # the newest passing commit, overall and per branch: recovery is a later pass
+    last_pass_on: dict[str | None, int] = {}
+    label: list[int] = [-1] * len(commits)  # failing commit -> the first commit of its episode
+    groups: dict[int, list[int]] = {}
+    previous = -1  # the previous commit of the timeline, when it failed
+    last_on_branch: dict[str | None, int] = {}  # branch -> its last commit, when it failed
     for index, commit in enumerate(commits):
-        parent.append(index)
-        if commit.failed:
-            if previous is not None:
-                join(index, previous)
+        if not commit.failed:
+            last_pass = index
             for branch in commit.branches:
-                other = last_on_branch.get(branch)
-                if other is not None:
-                    join(index, other)
-                last_on_branch[branch] = index
-            previous = index
+                last_on_branch[branch] = -1
+                last_pass_on[branch] = index
+            previous = -1
+            continue
+        links = {label[previous]} if previous >= 0 else set()
+        for branch in commit.branches:
+            other = last_on_branch.get(branch, -1)
+            if other >= 0:
+                links.add(label[other])
+            last_on_branch[branch] = index
+        if not links:
+            label[index] = index
+            groups[index] = [index]
         else:
-            previous = None
-            for branch in commit.branches:
-                last_on_branch[branch] = None
-    members: dict[int, list[int]] = {}
-    for index, commit in enumerate(commits):
-        if commit.failed:
-            members.setdefault(find(index), []).append(index)
+            target = min(links)
+            for other in links:
+                if other != target:  # this commit joins two episodes: one from here on
+                    for member in groups[other]:
+                        label[member] = target
+                    groups[target] += groups.pop(other)
+            label[index] = target
+            groups[target].append(index)
+        previous = index
     episodes = []
-    for indices in sorted(members.values()):
+    for first in sorted(groups):
+        indices = sorted(groups[first])
         branches = tuple(dict.fromkeys(b for i in indices for b in commits[i].branches))
-        local = _is_local(branches, is_protected)
         last = indices[-1]
-        recovered = any(
-            not c.failed and (not local or branches[0] in c.branches) for c in commits[last + 1 :]
-        )
+        if _is_local(branches, is_protected):
+            recovered = last_pass_on.get(branches[0], -1) > last
+        else:
+            recovered = last_pass > last
         episodes.append(
             Episode(
                 commits=tuple(commits[i].sha for i in indices),

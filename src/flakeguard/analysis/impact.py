@@ -4,7 +4,8 @@
 
 A failure in an otherwise green run (small `run_failure_share`) made that run red on its own and
 weighs almost 1; a failure among many others weighs little. Run attempts that were infrastructure
-failures, and failures flagged as infrastructure (a dead shard's signature), weigh 0; several failing executions in one attempt (retries) count once.
+failures, and failures flagged as infrastructure (a dead shard's signature), weigh 0; several failing
+executions in one attempt (retries) count once.
 """
 
 from __future__ import annotations

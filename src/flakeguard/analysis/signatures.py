@@ -26,6 +26,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flakeguard.analysis.model import AnalysisConfig, FailureGroup, Observation
 
@@ -207,25 +208,34 @@ def count_failing_tests(failures: Iterable[tuple[str, str | None]]) -> dict[str,
 def group_failures(observations: Iterable[Observation]) -> tuple[FailureGroup, ...]:
     """A test's failures grouped by signature, the group first seen most recently first (so the first
     group is "the newest way this test fails"). Failures without a signature are not grouped."""
-    groups: dict[str, list[Observation]] = {}
+    groups: dict[str, list[Any]] = {}  # signature -> [count, first key, first, last key, last, infra]
     for obs in observations:
-        if obs.is_failure and obs.signature is not None:
-            groups.setdefault(obs.signature, []).append(obs)
-    result = []
-    for signature, failures in groups.items():
-        failures.sort(key=lambda o: (o.started_at, o.run_attempt, o.ordinal))
-        first, last = failures[0], failures[-1]
-        result.append(
-            FailureGroup(
-                signature=signature,
-                failures=len(failures),
-                first_seen_at=first.started_at,
-                first_seen_sha=first.head_sha,
-                last_seen_at=last.started_at,
-                last_seen_sha=last.head_sha,
-                infrastructure=sum(1 for o in failures if o.infrastructure),
-            )
+        signature = obs.signature
+        if signature is None or not obs.is_failure:
+            continue
+        order = (obs.started_at, obs.run_attempt, obs.ordinal)
+        group = groups.get(signature)
+        if group is None:
+            groups[signature] = [1, order, obs, order, obs, int(obs.infrastructure)]
+            continue
+        group[0] += 1
+        group[5] += obs.infrastructure
+        if order < group[1]:
+            group[1], group[2] = order, obs
+        if order >= group[3]:
+            group[3], group[4] = order, obs
+    result = [
+        FailureGroup(
+            signature=signature,
+            failures=count,
+            first_seen_at=first.started_at,
+            first_seen_sha=first.head_sha,
+            last_seen_at=last.started_at,
+            last_seen_sha=last.head_sha,
+            infrastructure=infrastructure,
         )
+        for signature, (count, _, first, _, last, infrastructure) in groups.items()
+    ]
     result.sort(key=lambda g: (g.first_seen_at, g.signature), reverse=True)
     return tuple(result)
 
