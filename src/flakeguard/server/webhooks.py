@@ -38,7 +38,6 @@ MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub does not deliver larger payloads
 DELIVERY_TTL_S = 24 * 3600
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
-
 class _TooLarge(Exception):
     pass
 

@@ -125,12 +125,7 @@ class RecordedRequest(tuple[str, str, dict[str, str]]):
     at: float
 
     def __new__(
-        cls,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        query: str = "",
-        server: str = "api",
+        cls, method: str, path: str, headers: dict[str, str], query: str = "", server: str = "api",
         at: float | None = None,
     ) -> RecordedRequest:
         self = super().__new__(cls, (method, path, headers))
@@ -878,10 +873,7 @@ class FakeGitHub:
             # /app/installations' inline schema is allOf[simple-user, enterprise]: carry both field sets
             "account": {
                 **self._user(inst.account, self._owner_id(inst.account)),
-                "name": inst.account,
-                "slug": inst.account,
-                "created_at": created,
-                "updated_at": created,
+                "name": inst.account, "slug": inst.account, "created_at": created, "updated_at": created,
             },
             "repository_selection": "selected",
             "access_tokens_url": f"{self.url}/app/installations/{inst.id}/access_tokens",
