@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from flakeguard.github.checks import CheckRunFailure, CheckRunReport, publish_check_run, start_check_run
-from flakeguard.github.client import GitHubApp, GitHubClient
+from flakeguard.github.client import GitHubApp, GitHubClient, token_client
 from flakeguard.github.errors import (
     ArtifactExpired,
     ArtifactTooLarge,
@@ -66,12 +66,31 @@ async def test_pagination_over_three_pages(gh: FakeGitHub, client: GitHubClient)
     base = datetime(2024, 1, 1, tzinfo=UTC)
     for i in range(250):
         gh.add_run(OWNER, REPO, 1000 + i, head_sha=SHA, created_at=base + timedelta(minutes=i))
-    runs = await client.list_workflow_runs(OWNER, REPO)
+    runs = (await client.list_workflow_runs(OWNER, REPO)).runs
     assert len(runs) == 250 and len({r["id"] for r in runs}) == 250
     assert runs[0]["id"] == 1249  # newest first
     pages = gh.requests_to("/repos/acme/project/actions/runs")
     assert len(pages) == 3
     assert all("per_page=100" in r.query for r in pages)
+
+
+async def test_a_filtered_listing_stops_at_githubs_1000_runs_and_says_so() -> None:
+    # Its own fake: validating these 2,000 runs against the schema would take 12 s (the shape is
+    # validated by every other test here).
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    with FakeGitHub() as gh:
+        for i in range(1050):
+            gh.add_run(OWNER, REPO, 10_000 + i, head_sha=SHA, created_at=base + timedelta(minutes=i))
+        async with token_client(gh.url, gh.issue_token(INST)) as client:
+            unfiltered = await client.list_workflow_runs(OWNER, REPO, max_pages=None)
+            completed = await client.list_workflow_runs(OWNER, REPO, status="completed")
+            rest = await client.list_workflow_runs(
+                OWNER, REPO, status="completed", created="<2024-01-01T00:50:00Z"
+            )
+    assert (len(unfiltered.runs), unfiltered.complete) == (1050, True)
+    assert (len(completed.runs), completed.total_count, completed.complete) == (1000, 1050, False)
+    assert [completed.runs[0]["id"], completed.runs[-1]["id"]] == [11_049, 10_050]  # the newest 1,000
+    assert (len(rest.runs), rest.complete) == (50, True)
 
 
 async def test_artifact_listing_paginates(gh: FakeGitHub, client: GitHubClient) -> None:
@@ -84,10 +103,10 @@ async def test_artifact_listing_paginates(gh: FakeGitHub, client: GitHubClient) 
 async def test_etag_304_reuses_pages_and_costs_no_rate_limit(gh: FakeGitHub, client: GitHubClient) -> None:
     for i in range(150):
         gh.add_run(OWNER, REPO, 2000 + i, head_sha=SHA)
-    first = await client.list_workflow_runs(OWNER, REPO, status="completed")
+    first = (await client.list_workflow_runs(OWNER, REPO, status="completed")).runs
     assert client.rate_limit is not None
     remaining = client.rate_limit.remaining
-    second = await client.list_workflow_runs(OWNER, REPO, status="completed")
+    second = (await client.list_workflow_runs(OWNER, REPO, status="completed")).runs
     assert second == first
     assert client.rate_limit.remaining == remaining  # 304s are free
     statuses = [r.status for r in gh.responses if r.template == "/repos/{owner}/{repo}/actions/runs"]
@@ -96,14 +115,14 @@ async def test_etag_304_reuses_pages_and_costs_no_rate_limit(gh: FakeGitHub, cli
     assert all(r.headers.get("if-none-match") for r in repeat)
     # a change shows up
     gh.add_run(OWNER, REPO, 9999, head_sha=SHA)
-    third = await client.list_workflow_runs(OWNER, REPO, status="completed")
+    third = (await client.list_workflow_runs(OWNER, REPO, status="completed")).runs
     assert third[0]["id"] == 9999
 
 
 async def test_created_filter(gh: FakeGitHub, client: GitHubClient) -> None:
     gh.add_run(OWNER, REPO, 1, head_sha=SHA, created_at=datetime(2024, 1, 1, 12, tzinfo=UTC))
     gh.add_run(OWNER, REPO, 2, head_sha=SHA, created_at=datetime(2024, 2, 1, 12, tzinfo=UTC))
-    runs = await client.list_workflow_runs(OWNER, REPO, created=">=2024-01-15")
+    runs = (await client.list_workflow_runs(OWNER, REPO, created=">=2024-01-15")).runs
     assert [r["id"] for r in runs] == [2]
 
 
@@ -251,7 +270,7 @@ async def test_secondary_limit_without_retry_after_backs_off(gh: FakeGitHub) -> 
             await client.list_workflow_runs(OWNER, REPO)
         assert e2.value.resume_at == datetime.fromtimestamp(clock[0] + 120, UTC)  # exponential
         clock[0] += 121
-        assert await client.list_workflow_runs(OWNER, REPO) == []
+        assert (await client.list_workflow_runs(OWNER, REPO)).runs == []
 
 
 async def test_reserve(gh: FakeGitHub, client: GitHubClient) -> None:
@@ -378,6 +397,18 @@ async def test_summary_is_cut_under_the_limit(gh: FakeGitHub, client: GitHubClie
     (cr,) = gh.check_runs
     assert len(cr.output["summary"]) <= 65535 and "not shown" in cr.output["summary"]
     assert pub.requests == 1  # no file → no annotations
+
+
+async def test_a_long_multibyte_failure_message_is_cut_to_githubs_64_kb(
+    gh: FakeGitHub, client: GitHubClient
+) -> None:
+    # 40,000 characters but 80,000 bytes: a cut by characters alone made GitHub refuse the check run.
+    failure = CheckRunFailure("tests.test_mod.test_x", "tests/test_mod.py", 3, "é" * 40_000)
+    await publish_check_run(client, OWNER, REPO, SHA, CheckRunReport([failure]))
+    (cr,) = gh.check_runs
+    (annotation,) = cr.annotations
+    assert 60_000 <= len(annotation["message"].encode()) <= 64 * 1024
+    assert annotation["message"].endswith("é")  # cut between characters
 
 
 @pytest.mark.parametrize(

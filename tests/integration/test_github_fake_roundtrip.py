@@ -81,7 +81,7 @@ async def test_plain_token_client(gh: FakeGitHub) -> None:
     gh.add_run("acme", "project", 7, head_sha="b" * 40, artifacts={"test-results": _zip()})
     token = gh.issue_token(None)
     async with token_client(gh.url, token) as client:
-        runs = await client.list_workflow_runs("acme", "project", status="completed")
+        runs = (await client.list_workflow_runs("acme", "project", status="completed")).runs
         assert [r["id"] for r in runs] == [7]
     assert repr(client).count(token) == 0
 

@@ -205,3 +205,43 @@ async def test_a_backlog_drains_in_follow_up_polls_without_enqueuing_twice(
     assert (third["enqueued"], third["alreadyQueued"], third["followUp"]) == (1, 4, False)
     queued = await services.producer.queue(QueueName.RUNS_INGEST).getJobs(["prioritized", "waiting"])
     assert sorted(j.data["workflowRunId"] for j in queued) == [201, 202, 203, 204, 205]
+
+
+async def test_after_an_outage_a_window_over_githubs_1000_runs_is_listed_whole_and_the_cursor_waits(
+    services: Services, fake_github: FakeGitHub
+) -> None:
+    """GitHub lists the newest 1,000 runs of a filtered search only. After a six-day outage the window
+    holds 1,030: the poll lists the older 30 as well (`created=since..oldest`), and the cursor does not
+    move past runs it has not seen (before, it jumped to the newest run and those 30 were never polled)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    outage_began = now - timedelta(days=6)
+    async with services.sessions.begin() as session:
+        repo = await upsert_repository(session, OWNER, REPO, installation_id=INSTALLATION)
+        session.add(PollingCursor(repository_id=repo.id, last_run_created_at=outage_began))
+    fake_github.add_repository(OWNER, REPO, installation_id=INSTALLATION)
+    during_outage = range(1, 31)  # five days ago: outside the 72-hour lookback, inside the outage
+    for run_id in during_outage:
+        fake_github.add_run(
+            OWNER, REPO, run_id, head_sha="a" * 40, created_at=now - timedelta(days=5, minutes=run_id)
+        )
+    recent = range(1001, 2001)  # the newest 1,000, the last 33 hours
+    for run_id in recent:
+        fake_github.add_run(
+            OWNER, REPO, run_id, head_sha="b" * 40, created_at=now - timedelta(minutes=2 * (run_id - 1000))
+        )
+    job = PollingJob(type="poll_repository", repository=REF, batch_size=1000)
+
+    first = await poll_repository(services, job)
+    assert (first["runs"], first["enqueued"], first["followUp"]) == (1030, 1000, True)
+    listings = fake_github.requests_to("/repos/acme/project/actions/runs")
+    assert ["created=%3E%3D" in r.query for r in listings] == [True] * 10 + [False]  # then since..oldest
+    state = await cursor(services)
+    assert state is not None and state.last_run_created_at == outage_began  # 30 not yet enqueued
+    queued = await queued_ids(services, QueueName.RUNS_INGEST)
+    assert {f"ingest-acme-project-{run_id}-1" for run_id in during_outage} <= queued  # oldest first
+
+    second = await poll_repository(services, job)
+    assert (second["enqueued"], second["alreadyQueued"], second["followUp"]) == (30, 1000, False)
+    assert len(await queued_ids(services, QueueName.RUNS_INGEST)) == 1030
+    state = await cursor(services)
+    assert state is not None and state.last_run_created_at == now - timedelta(minutes=2)  # the newest run

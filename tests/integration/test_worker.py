@@ -14,17 +14,18 @@ from sqlalchemy import func, select
 
 from flakeguard.jobs.errors import TransientError
 from flakeguard.jobs.names import QueueName
-from flakeguard.jobs.payloads import RunsIngestJob, parse_payload
+from flakeguard.jobs.payloads import RepositoryRef, RunMetadata, RunsIngestJob, parse_payload
 from flakeguard.model import Outcome
 from flakeguard.pipeline.ingest import ingest_run
 from flakeguard.services import Services
-from flakeguard.store.models import TestExecution, WorkflowRun
+from flakeguard.store.models import TestCase, TestExecution, WorkflowRun
 from flakeguard.testing.fake_github import FakeGitHub
+from flakeguard.testing.reports import CaseSpec, SuiteSpec, junit_xml, zip_members
 from flakeguard.workers.context import Handler, JobContext
 from flakeguard.workers.handlers import HANDLERS
 from flakeguard.workers.host import WorkerHost
 
-from .test_end_to_end import EXAMPLE_PAYLOAD, REPO, artifact_for
+from .test_end_to_end import EXAMPLE_PAYLOAD, REPO, SOMETIMES, artifact_for
 
 pytestmark = pytest.mark.integration
 
@@ -188,3 +189,47 @@ async def test_ingesting_the_same_run_twice_keeps_one_copy_of_each_execution(
     async with services.sessions() as session:
         assert (await session.execute(select(func.count(TestExecution.id)))).scalar_one() == 3
         assert (await session.execute(select(func.count(WorkflowRun.id)))).scalar_one() == 1
+
+
+async def test_each_attempt_of_a_rerun_ingests_exactly_the_artifacts_it_made(
+    services: Services, fake_github: FakeGitHub
+) -> None:
+    """GitHub lists a run's artifacts across all its attempts, under the same names, without saying
+    which attempt made which. "Re-run failed jobs" makes attempt 2 upload the unit tests again but not
+    the lint results of attempt 1: each attempt must get its own artifacts, and only those."""
+    lint = zip_members({"lint.xml": junit_xml([SuiteSpec("lint", [CaseSpec("lint.Style", "test_style")])])})
+    fake_github.add_repository(*REPO, installation_id=67890)
+    fake_github.add_run(
+        *REPO,
+        7001,
+        head_sha="f" * 40,
+        artifacts={"test-results-unit": artifact_for(Outcome.FAILED), "test-results-lint": lint},
+    )
+    fake_github.add_run(
+        *REPO,
+        7001,
+        head_sha="f" * 40,
+        run_attempt=2,
+        artifacts={"test-results-unit": artifact_for(Outcome.PASSED)},
+    )
+    ref = RepositoryRef(owner=REPO[0], repo=REPO[1], installation_id=67890)
+
+    first = await ingest_run(
+        services, RunsIngestJob(workflow_run_id=7001, repository=ref, metadata=RunMetadata(run_attempt=1))
+    )
+    second = await ingest_run(
+        services, RunsIngestJob(workflow_run_id=7001, repository=ref, metadata=RunMetadata(run_attempt=2))
+    )
+
+    assert (first.run_attempt, first.artifacts, first.executions) == (1, 2, 4)
+    assert (second.run_attempt, second.artifacts, second.executions) == (2, 1, 3)
+    async with services.sessions() as session:
+        rows = await session.execute(
+            select(WorkflowRun.run_attempt, TestCase.name, TestExecution.outcome)
+            .join(TestExecution, TestExecution.workflow_run_id == WorkflowRun.id)
+            .join(TestCase, TestCase.id == TestExecution.test_case_id)
+            .where(WorkflowRun.run_id == 7001)
+        )
+        outcomes = {(attempt, name): outcome for attempt, name, outcome in rows.all()}
+    assert outcomes[(1, SOMETIMES)] == Outcome.FAILED and outcomes[(2, SOMETIMES)] == Outcome.PASSED
+    assert (1, "test_style") in outcomes and (2, "test_style") not in outcomes

@@ -39,7 +39,7 @@ ANNOTATIONS_PER_REQUEST = 50
 MAX_ANNOTATIONS = 1_000  # 20 requests; the summary still lists everything that fits
 ACTION_QUARANTINE = "quarantine"
 ACTION_REANALYZE = "reanalyze"
-_MESSAGE_LIMIT = 60_000  # under GitHub's 64 KB, leaving room for multi-byte characters
+_MESSAGE_BYTES = 60_000  # UTF-8 bytes: GitHub caps an annotation's message at 64 KB
 _TITLE_LIMIT = 255
 
 Conclusion = Literal["success", "failure", "neutral"]
@@ -135,6 +135,12 @@ def _failure_row(f: CheckRunFailure) -> str:
     return f"| {status} | {_code(f.test_name)}{where} | {score} | {detail} |"
 
 
+def _cut_utf8(text: str, limit: int) -> str:
+    """At most `limit` bytes of UTF-8, cut between characters."""
+    data = text.encode()
+    return text if len(data) <= limit else data[:limit].decode(errors="ignore")
+
+
 def _size(text: str) -> int:
     # GitHub counts characters; counting UTF-8 bytes is never less, so the result fits either way.
     return len(text.encode())
@@ -220,7 +226,7 @@ def render_annotations(
             "end_line": line,
             "annotation_level": "failure" if f.is_new else "warning",
             "title": title[:_TITLE_LIMIT],
-            "message": message[:_MESSAGE_LIMIT],
+            "message": _cut_utf8(message, _MESSAGE_BYTES),
         }
         out.append(ann)
         if len(out) >= max_annotations:

@@ -76,6 +76,7 @@ __all__ = [
     "GitHubClient",
     "RateLimitInfo",
     "RateLimitTracker",
+    "RunListing",
     "token_client",
 ]
 
@@ -99,6 +100,10 @@ EP_ARTIFACT_BLOB = "artifact-blob"  # the signed download host (no path template
 EP_CHECK_RUNS = "/repos/{owner}/{repo}/check-runs"
 EP_CHECK_RUN = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
 EP_CHECK_RUN_ANNOTATIONS = "/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations"
+
+# "This endpoint will return up to 1,000 results for each search when using the following
+# parameters: actor, branch, check_suite_id, created, event, head_sha, status." (list-workflow-runs)
+RUN_SEARCH_RESULT_CAP = 1000
 
 SECONDARY_MIN_WAIT_S = 60.0
 SECONDARY_MAX_WAIT_S = 900.0
@@ -156,6 +161,16 @@ class EtagCache:
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+@dataclass(frozen=True, slots=True)
+class RunListing:
+    """A listing of workflow runs, newest first. `complete` is False when it was cut short (GitHub
+    stops a filtered listing at 1,000 runs, or `max_pages` stopped it): older matches are missing."""
+
+    runs: list[dict[str, Any]]
+    total_count: int
+    complete: bool
 
 
 @dataclass(slots=True)
@@ -524,9 +539,12 @@ class GitHubClient:
         head_sha: str | None = None,
         per_page: int = PER_PAGE,
         max_pages: int | None = 10,
-    ) -> list[dict[str, Any]]:
-        """Workflow runs, newest first, all pages (GitHub caps filtered searches at 1,000 results).
-        `created` uses GitHub's search syntax (`>=2024-01-01T00:00:00Z`, `A..B`). ETag-cached."""
+    ) -> RunListing:
+        """Workflow runs, newest first, all pages up to `max_pages`. `created` uses GitHub's search
+        syntax (`>=2024-01-01T00:00:00Z`, `A..B`). ETag-cached.
+
+        GitHub answers a filtered listing with at most 1,000 runs, whatever `total_count` says:
+        `RunListing.complete` is False when the listing holds fewer runs than match."""
         params: dict[str, Any] = {"per_page": min(PER_PAGE, max(1, per_page))}
         for k, v in (
             ("status", status),
@@ -539,17 +557,25 @@ class GitHubClient:
                 params[k] = v
         url = self._url(EP_RUNS, owner=owner, repo=repo)
         items: list[dict[str, Any]] = []
+        total = 0
         next_url: str | None = url
         next_params: dict[str, Any] | None = params
         pages = 0
         while next_url is not None:
             res = await self._call("GET", EP_RUNS, next_url, params=next_params, use_etag=True)
             items.extend(res.data["workflow_runs"])
+            total = max(total, int(res.data.get("total_count") or 0))
             pages += 1
             next_url, next_params = _next_link(res.link), None
             if max_pages is not None and pages >= max_pages:
                 break
-        return items
+        filtered = any(v is not None for v in (status, created, branch, event, head_sha))
+        complete = (
+            next_url is None
+            and len(items) >= total
+            and not (filtered and len(items) >= RUN_SEARCH_RESULT_CAP)
+        )
+        return RunListing(items, total, complete)
 
     async def get_workflow_run(
         self, owner: str, repo: str, run_id: int, attempt: int | None = None

@@ -4,7 +4,9 @@ A job scheduler enqueues `poll_all` every POLLING_INTERVAL_MINUTES. `poll_all` r
 repositories the App is installed on and enqueues one `poll_repository` per active repository.
 `poll_repository` lists completed runs created within the lookback (or since its cursor minus an
 overlap, after an outage; see `window_start`) and enqueues `runs:ingest` for run attempts not yet stored.
-The ingest job id dedups against the webhook's job for the same attempt.
+The ingest job id dedups against the webhook's job for the same attempt. GitHub answers a filtered
+listing with its newest 1,000 runs only, so a busier window is listed in slices (`list_window`), and
+the cursor moves only once every run of the window has been seen and enqueued.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select, tuple_
 
+from flakeguard.github.client import GitHubClient
 from flakeguard.jobs.names import Priority, QueueName
 from flakeguard.jobs.payloads import PayloadError, PollingJob, RepositoryRef, RunMetadata, RunsIngestJob
 from flakeguard.jobs.producer import ingest_job_id, safe_id
@@ -27,6 +30,8 @@ log = get_logger("flakeguard.polling")
 SCHEDULER_ID = "flakeguard-poll-all"
 OVERLAP = timedelta(hours=6)
 FOLLOW_UP_DELAY_MS = 15_000
+MAX_LISTINGS = 20  # listings (of up to 1,000 runs each) one poll may walk through
+STORED_LOOKUP_CHUNK = 1000
 
 
 async def schedule_polling(services: Services) -> None:
@@ -96,6 +101,36 @@ def window_start(now: datetime, cursor: datetime | None, lookback_hours: int) ->
     return start.replace(minute=0, second=0, microsecond=0)
 
 
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def list_window(
+    client: GitHubClient, owner: str, repo: str, since: datetime
+) -> tuple[list[dict[str, Any]], bool]:
+    """The completed runs created since `since`, and whether they are all of them.
+
+    GitHub cuts a filtered listing to its newest 1,000 runs. The runs it left out are older than
+    the oldest one it listed, so the next listing asks for `created=since..oldest` (inclusive: a run
+    on the boundary comes twice and is kept once), down to `since` or `MAX_LISTINGS` listings.
+    """
+    start = _iso(since)
+    created = f">={start}"
+    runs: dict[int, dict[str, Any]] = {}
+    for _ in range(MAX_LISTINGS):
+        listing = await client.list_workflow_runs(owner, repo, status="completed", created=created)
+        for run in listing.runs:
+            runs.setdefault(int(run["id"]), run)
+        if listing.complete:
+            return list(runs.values()), True
+        oldest = min((t for t in (parse_time(r.get("created_at")) for r in listing.runs) if t), default=None)
+        older = f"{start}..{_iso(oldest)}" if oldest is not None else None
+        if older is None or older == created:  # nothing older to ask for: over 1,000 runs in one second
+            break
+        created = older
+    return list(runs.values()), False
+
+
 async def poll_repository(services: Services, job: PollingJob) -> dict[str, Any]:
     assert job.repository is not None
     ref = job.repository
@@ -106,20 +141,29 @@ async def poll_repository(services: Services, job: PollingJob) -> dict[str, Any]
         since = window_start(now, cursor.last_run_created_at if cursor else None, job.lookback_hours)
         repo_id, installation_id = repo.id, repo.installation_id
     client = await services.github.client_for(ref.owner, ref.repo, installation_id)
-    runs = await client.list_workflow_runs(
-        ref.owner, ref.repo, status="completed", created=f">={since.strftime('%Y-%m-%dT%H:%M:%SZ')}"
-    )
+    runs, complete = await list_window(client, ref.owner, ref.repo, since)
+    if not complete:
+        log.warn(
+            "repository_listing_cut_short",
+            repository=f"{ref.owner}/{ref.repo}",
+            runs=len(runs),
+            since=_iso(since),
+            reason=f"more completed runs than {MAX_LISTINGS} listings of 1,000 hold",
+        )
     wanted = [(int(r["id"]), int(r.get("run_attempt") or 1)) for r in runs]
+    stored: set[tuple[int, int]] = set()
     async with services.sessions() as session:
-        stored = set()
-        if wanted:
+        # In chunks: a window walked in slices can hold more pairs than one statement may bind.
+        for i in range(0, len(wanted), STORED_LOOKUP_CHUNK):
             rows = await session.execute(
                 select(WorkflowRun.run_id, WorkflowRun.run_attempt).where(
                     WorkflowRun.repository_id == repo_id,
-                    tuple_(WorkflowRun.run_id, WorkflowRun.run_attempt).in_(wanted),
+                    tuple_(WorkflowRun.run_id, WorkflowRun.run_attempt).in_(
+                        wanted[i : i + STORED_LOOKUP_CHUNK]
+                    ),
                 )
             )
-            stored = {(int(a), int(b)) for a, b in rows.all()}
+            stored |= {(int(a), int(b)) for a, b in rows.all()}
     enqueued = already_queued = 0
     limit = job.batch_size or services.settings.polling_batch_size
     ingest_queue = services.producer.queue(QueueName.RUNS_INGEST)
@@ -164,7 +208,8 @@ async def poll_repository(services: Services, job: PollingJob) -> dict[str, Any]
         if cursor is None:
             cursor = PollingCursor(repository_id=repo_id)
             session.add(cursor)
-        if newest is not None and not more:
+        # Past runs never seen (a listing cut short) or not yet enqueued (a backlog), never.
+        if newest is not None and complete and not more:
             cursor.last_run_created_at = max(newest, cursor.last_run_created_at or newest)
         cursor.last_polled_at = now
     log.info(
@@ -173,6 +218,7 @@ async def poll_repository(services: Services, job: PollingJob) -> dict[str, Any]
         runs=len(runs),
         enqueued=enqueued,
         follow_up=more,
+        complete=complete,
     )
     return {
         "repository": f"{ref.owner}/{ref.repo}",

@@ -52,6 +52,7 @@ class OpenAPIValidator:
         self.spec = spec
         self._components = _denullable(spec.get("components", {}))
         self._templates = [(p, self._regex(p)) for p in spec.get("paths", {})]
+        self._checkers: dict[tuple[str, ...], jsonschema.Draft202012Validator] = {}
 
     @staticmethod
     def _regex(template: str) -> Any:
@@ -102,16 +103,32 @@ class OpenAPIValidator:
         if schema is None:
             assert body in (None, b"", ""), f"{method} {template} {status} must have no body"
             return
-        root = dict(_denullable(schema))
-        root["components"] = self._components
-        jsonschema.validate(body, root, cls=jsonschema.Draft202012Validator)
+        self._checker(("response", method, template, str(status)), schema).validate(body)
 
-    def validate_request(self, method: str, template: str, body: Any) -> None:
+    def has_request_body(self, method: str, template: str) -> bool:
+        return "requestBody" in self.operation(method, template)
+
+    def request_errors(self, method: str, template: str, body: Any) -> list[jsonschema.ValidationError]:
+        """Every way `body` breaks the operation's request-body schema (none: it fits)."""
         op = self.operation(method, template)
         schema = op["requestBody"]["content"]["application/json"]["schema"]
-        root = dict(_denullable(schema))
-        root["components"] = self._components
-        jsonschema.validate(body, root, cls=jsonschema.Draft202012Validator)
+        checker = self._checker(("request", method, template), schema)
+        return sorted(checker.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
+
+    def _checker(self, key: tuple[str, ...], schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+        """One validator per schema, built (and the schema checked) once."""
+        checker = self._checkers.get(key)
+        if checker is None:
+            root = dict(_denullable(schema))
+            root["components"] = self._components
+            jsonschema.Draft202012Validator.check_schema(root)
+            checker = self._checkers[key] = jsonschema.Draft202012Validator(root)
+        return checker
+
+    def validate_request(self, method: str, template: str, body: Any) -> None:
+        errors = self.request_errors(method, template, body)
+        if errors:
+            raise errors[0]
 
 
 @cache
