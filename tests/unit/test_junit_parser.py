@@ -169,6 +169,29 @@ def test_same_name_testcases_with_other_parameters_are_cases_of_their_own() -> N
     ]
 
 
+def test_a_real_testcase_named_like_a_case_keeps_every_identity_unique() -> None:
+    ex = parse(
+        "<testsuite name='s'><testcase name='t #2'/><testcase name='t'/><testcase name='t'/>"
+        "<testcase name='t'/><testcase name='t #3'/><testcase name='t #3'><failure/></testcase></testsuite>"
+    )
+    names = [e.name for e in ex]
+    # "t #2" exists: the second "t" becomes "t #3"; a real "t #3" after that is taken, so it becomes
+    # the next case, each time (a name clash this odd only has to stay unique and deterministic)
+    assert names == ["t #2", "t", "t #3", "t #4", "t #5", "t #6"]
+    assert len({(e.key, e.ordinal) for e in ex}) == len(ex)
+
+
+def test_a_report_of_identical_testcases_is_read_in_linear_time_and_bounded() -> None:
+    # hostile or broken generators: 30,000 identical passing testcases in one suite
+    doc = "<testsuite name='s'>" + "<testcase classname='b' name='t'/>" * 30_000 + "</testsuite>"
+    ex = parse(doc)
+    assert len(ex) == 30_000
+    assert len({(e.key, e.ordinal) for e in ex}) == 30_000
+    # at most 10,000 cases of one name; the rest are reruns of the last one (no new key each)
+    assert len({e.key for e in ex}) == 10_000
+    assert ex[-1].name == "t #10000" and ex[-1].ordinal == 20_000
+
+
 def test_same_suite_path_in_two_elements_continues_ordinals() -> None:
     ex = parse(
         "<testsuites><testsuite name='s'><testcase name='t'><failure/></testcase></testsuite>"

@@ -241,7 +241,7 @@ class _Ordinals:
     single suite) plus 8 bytes per test.
     """
 
-    __slots__ = ("_closed", "_open", "_prior", "_refs", "repeats")
+    __slots__ = ("_closed", "_open", "_prior", "_refs", "full", "positions", "repeats")
 
     def __init__(self) -> None:
         self._open: dict[str, dict[str, int]] = {}
@@ -252,6 +252,13 @@ class _Ordinals:
         # the identifying attributes of the first (see `_is_case_of_its_own`). Failing tests only: a few
         # entries, not one per test.
         self.repeats: dict[str, dict[str, object]] = {}
+        # Per suite path (kept when the suite closes: one entry per repeated name), the next position
+        # `k` of a key whose same-name testcases are cases of their own (`name #k`). The keys of those
+        # cases are not counted: a report of a million identical testcases costs linear time and no
+        # memory per testcase (`_case_of_its_own`).
+        self.positions: dict[str, dict[str, int]] = {}
+        # Per suite path, plain key -> (name, key) of its last case, once it has `_MAX_CASES_PER_NAME`.
+        self.full: dict[str, dict[str, tuple[str, str]]] = {}
 
     def enter(self, path: str) -> dict[str, int]:
         refs = self._refs.get(path, 0)
@@ -261,6 +268,8 @@ class _Ordinals:
         counts: dict[str, int] = {}
         self._open[path] = counts
         self.repeats[path] = {}
+        self.positions.setdefault(path, {})
+        self.full.setdefault(path, {})
         closed = self._closed.pop(path, None)
         if closed is not None:
             self._prior[path] = dict(zip(closed[0], closed[1], strict=True))
@@ -554,9 +563,15 @@ def _walk(
                 counts = scope.counts
                 ordinal = counts.get(key, -1)
                 if ordinal < 0:
-                    ordinal = ordinals.take(path, counts, key, 1)
-                    if outcome is not passed:
-                        ordinals.repeats[path][key] = _identifying(line, this)
+                    base = _generated_case_base(ordinals.positions[path], path, classname, name, file)
+                    if base is not None:  # a testcase really named like a case made earlier: another one
+                        name, key, ordinal = _case_of_its_own(
+                            ordinals, path, counts, classname, base, file, 0
+                        )
+                    else:
+                        ordinal = ordinals.take(path, counts, key, 1)
+                        if outcome is not passed:
+                            ordinals.repeats[path][key] = _identifying(line, this)
                 else:
                     if not _is_case_of_its_own(ordinals.repeats[path], key, line, this, outcome):
                         counts[key] = ordinal + 1  # a rerun
@@ -714,15 +729,48 @@ def _case_of_its_own(
     reruns: int,
 ) -> tuple[str, str, int]:
     """(name, key, ordinal) of a same-name testcase that is a case of its own: `name #k`, k its position
-    among the testcases of that name in the suite (the first free one from the number of elements the
-    plain key already took)."""
-    position = reruns + 1
+    among the testcases of that name in the suite (after the elements the plain key already took).
+
+    The case keys are not entered in `counts` (memory per testcase); they stay unique because the
+    positions only grow, a position whose key a real testcase already has is skipped, and a later
+    real testcase named like a case made earlier becomes the next case (`_generated_case_base`).
+    Hardening: past `_MAX_CASES_PER_NAME` cases of one name (a report of identical testcases), the
+    rest are reruns of the last case, so they cost no new name or key each."""
+    plain = make_key(path, classname, name, file)
+    full = ordinals.full[path].get(plain)
+    if full is not None:
+        return full[0], full[1], ordinals.take(path, counts, full[1], 1)
+    positions = ordinals.positions[path]
+    position = max(positions.get(plain, 2), reruns + 1)
     while True:
         case_name = f"{name} #{position}"
         key = make_key(path, classname, case_name, file)
-        if key not in counts:
-            return case_name, key, ordinals.take(path, counts, key, 1)
         position += 1
+        if key in counts:
+            continue
+        positions[plain] = position
+        if position > _MAX_CASES_PER_NAME:
+            ordinals.full[path][plain] = (case_name, key)
+            return case_name, key, ordinals.take(path, counts, key, 1)
+        return case_name, key, 0
+
+
+_MAX_CASES_PER_NAME = 10_000
+_CASE_NAME = re.compile(r"(.*) #(\d+)")
+
+
+def _generated_case_base(
+    positions: dict[str, int], path: str, classname: str, name: str, file: str | None
+) -> str | None:
+    """The plain name, when `name` is `plain #k` and this suite already made case k of `plain`."""
+    if " #" not in name or not positions:
+        return None
+    match = _CASE_NAME.fullmatch(name)
+    if match is None:
+        return None
+    base = match.group(1)
+    taken = positions.get(make_key(path, classname, base, file))
+    return base if taken is not None and int(match.group(2)) < taken else None
 
 
 def _add_property(case: _Case, el: etree._Element) -> None:
