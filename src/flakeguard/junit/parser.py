@@ -565,8 +565,9 @@ def _walk(
                 if ordinal < 0:
                     base = _generated_case_base(ordinals.positions[path], path, classname, name, file)
                     if base is not None:  # a testcase really named like a case made earlier: another one
+                        plain = make_key(path, classname, base, file)
                         name, key, ordinal = _case_of_its_own(
-                            ordinals, path, counts, classname, base, file, 0
+                            ordinals, path, counts, classname, base, file, 0, plain
                         )
                     else:
                         ordinal = ordinals.take(path, counts, key, 1)
@@ -577,7 +578,7 @@ def _walk(
                         counts[key] = ordinal + 1  # a rerun
                     else:
                         name, key, ordinal = _case_of_its_own(
-                            ordinals, path, counts, classname, name, file, ordinal
+                            ordinals, path, counts, classname, name, file, ordinal, key
                         )
                 execution = new_execution(
                     key, suite, classname, name, file, line, outcome, duration, ordinal,
@@ -727,8 +728,10 @@ def _case_of_its_own(
     name: str,
     file: str | None,
     reruns: int,
+    plain: str,
 ) -> tuple[str, str, int]:
-    """(name, key, ordinal) of a same-name testcase that is a case of its own: `name #k`, k its position
+    """(name, key, ordinal) of a same-name testcase that is a case of its own (`plain`: the key of
+    `name`): `name #k`, k its position
     among the testcases of that name in the suite (after the elements the plain key already took).
 
     The case keys are not entered in `counts` (memory per testcase); they stay unique because the
@@ -736,7 +739,6 @@ def _case_of_its_own(
     real testcase named like a case made earlier becomes the next case (`_generated_case_base`).
     Hardening: past `_MAX_CASES_PER_NAME` cases of one name (a report of identical testcases), the
     rest are reruns of the last case, so they cost no new name or key each."""
-    plain = make_key(path, classname, name, file)
     full = ordinals.full[path].get(plain)
     if full is not None:
         return full[0], full[1], ordinals.take(path, counts, full[1], 1)
