@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) answer; start (and install) what is missing.
+# Also installs Debian's chromium for the dashboard's browser tests (Playwright drives it; its own
+# browser download is not used).
 set -euo pipefail
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -32,5 +34,9 @@ fi
 # The tests connect as `postgres` over TCP without a password.
 if ! psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
   echo "ensure-services: cannot connect as postgres@127.0.0.1 without a password; set TEST_DATABASE_URL" >&2
+fi
+if [ ! -x "${FLAKEGUARD_CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "ensure-services: installing chromium for the browser tests"
+  apt_install chromium
 fi
 echo "ensure-services: redis and postgresql are up"

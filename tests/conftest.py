@@ -10,6 +10,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from flakeguard.services import Services
 from flakeguard.store.migrate import upgrade
 from flakeguard.testing.fake_github import FakeGitHub
 
+# JSON log lines in every process the tests start, as in production (development logs for humans).
+os.environ.setdefault("FLAKEGUARD_ENV", "test")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -44,10 +47,10 @@ def _pg_url(database: str) -> str:
     return f"{base}/{database}"
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for this test run; dropped at the end."""
-    name = f"flakeguard_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def migrated_database(name: str) -> Iterator[str]:
+    """Creates and migrates PostgreSQL database `name`; drops it on the way out. Not for use inside
+    a running event loop."""
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(PG_ADMIN_URL)
@@ -57,25 +60,39 @@ def pg_database() -> Iterator[str]:
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = _pg_url(name)
-    upgrade(url.replace("postgresql://", "postgresql+asyncpg://"))
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        url = _pg_url(name)
+        upgrade(url.replace("postgresql://", "postgresql+asyncpg://"))
+        yield url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test run; dropped at the end."""
+    with migrated_database(f"flakeguard_test_{os.getpid()}_{uuid.uuid4().hex[:8]}") as url:
+        yield url
 
 
 @pytest.fixture
 def clean_pg(pg_database: str) -> str:
     """The test database, emptied before the test."""
+    empty_database(pg_database)
+    return pg_database
+
+
+def empty_database(database_url: str) -> None:
+    """Every FlakeGuard table emptied (for module-scoped fixtures that share one filled database)."""
 
     async def truncate() -> None:
-        conn = await asyncpg.connect(pg_database)
+        conn = await asyncpg.connect(database_url)
         try:
             await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
         finally:
             await conn.close()
 
     asyncio.run(truncate())
-    return pg_database
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -18,7 +19,7 @@ from flakeguard.commands import ingest as ingest_commands
 from flakeguard.commands import quarantine as quarantine_commands
 from flakeguard.commands import recompute as recompute_commands
 from flakeguard.commands import report as report_commands
-from flakeguard.config import ConfigError, Settings, load_settings
+from flakeguard.config import ConfigError, Settings, load_settings, production_problems
 from flakeguard.jobs.names import QueueName
 from flakeguard.logging import configure_logging, get_logger
 
@@ -37,13 +38,22 @@ err_console = Console(stderr=True)
 T = TypeVar("T")
 
 
-def settings_or_exit() -> Settings:
+def fail_start(message: str) -> typer.Exit:
+    """One line on stderr (never wrapped, no traceback); exit code 2 marks a configuration error."""
+    typer.echo(f"flakeguard: {message}", err=True)
+    return typer.Exit(2)
+
+
+def settings_or_exit(*, serving: bool = False) -> Settings:
+    """Settings from the environment, or exit 2 naming each bad variable. `serving` processes (worker,
+    up) also refuse what production must not run without."""
     try:
         settings = load_settings()
     except ConfigError as exc:
-        err_console.print(f"[red]flakeguard: {exc}[/red]")
-        raise typer.Exit(2) from None
-    configure_logging(settings.log_level)
+        raise fail_start(str(exc)) from None
+    if serving and (problems := production_problems(settings)):
+        raise fail_start("invalid configuration: " + "; ".join(problems))
+    configure_logging(settings.log_level, fmt=settings.effective_log_format)
     return settings
 
 
@@ -96,7 +106,7 @@ def up(
     ] = None,
 ) -> None:
     """Start everything: migrations, Redis (embedded when REDIS_URL is unset), workers, health, metrics."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(serving=True)
     from flakeguard.embedded_redis import EmbeddedRedis
     from flakeguard.runtime import run_process
     from flakeguard.store.migrate import upgrade
@@ -132,16 +142,24 @@ def worker(
     queues: Annotated[
         str | None, typer.Option(help="Comma-separated queues to work (default: all four).")
     ] = None,
+    reload: Annotated[
+        bool, typer.Option("--reload", help="Development: restart when a source file changes.")
+    ] = False,
+    reload_dir: Annotated[
+        list[Path] | None, typer.Option(help="With --reload: directories to watch (default: the package).")
+    ] = None,
 ) -> None:
     """Run the workers (REDIS_URL and DATABASE_URL required), serving health and metrics."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(serving=True)
     from flakeguard.runtime import run_process
 
     if settings.redis_url is None and not settings.redis_cluster_enabled:
-        err_console.print(
-            "[red]flakeguard worker: REDIS_URL is not set (use `flakeguard up` for embedded)[/red]"
-        )
-        raise typer.Exit(2)
+        raise fail_start("REDIS_URL: not set (use `flakeguard up` for an embedded Redis)")
+    if reload:
+        from flakeguard.reload import PACKAGE_DIR, run_with_reload
+
+        args = ["worker", *(["--queues", queues] if queues else [])]
+        raise typer.Exit(run_with_reload(args, reload_dir or [PACKAGE_DIR]))
     token = settings.api_token.get_secret_value() if settings.api_token else None
     code = asyncio.run(
         run_process(settings, redis_url=settings.redis_url, queues=parse_queues(queues), api_token=token)
@@ -224,18 +242,34 @@ def queues_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 
 @queues_app.command("retry-failed")
 def queues_retry_failed(queue: Annotated[str, typer.Argument(help="Queue name, e.g. runs:ingest")]) -> None:
-    """Move every failed job of a queue (its dead letters) back to waiting."""
+    """Move every failed job of a queue (its dead letters) back to waiting, each with all its attempts."""
     settings = settings_or_exit()
+    from flakeguard.jobs.dead_letters import retry_all_failed
+
     name = (parse_queues(queue) or [])[0]
-
-    async def retry(producer: Any) -> int:
-        q = producer.queue(name)
-        before = int((await q.getJobCounts("failed")).get("failed", 0))
-        await q.retryJobs({"state": "failed"})
-        return before
-
-    count = run(lambda: _with_producer(settings, retry))
+    count = run(lambda: _with_producer(settings, lambda p: retry_all_failed(p.queue(name))))
     console.print(f"retried {count} failed job(s) of {name.value}")
+
+
+@queues_app.command("retry")
+def queues_retry(
+    queue: Annotated[str, typer.Argument(help="Queue name, e.g. runs:ingest")],
+    job_id: Annotated[str, typer.Argument(help="The failed job's id")],
+) -> None:
+    """Move one failed job (a dead letter) back to waiting, with all its attempts."""
+    settings = settings_or_exit()
+    from flakeguard.jobs.dead_letters import NotFailed, retry_job
+
+    name = (parse_queues(queue) or [])[0]
+    try:
+        found = run(lambda: _with_producer(settings, lambda p: retry_job(p.queue(name), job_id)))
+    except NotFailed as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if not found:
+        err_console.print(f"[red]no job {job_id!r} in {name.value}[/red]")
+        raise typer.Exit(1)
+    console.print(f"retried {job_id} of {name.value}")
 
 
 @queues_app.command("pause")
@@ -342,7 +376,12 @@ def repos_remove(repo: Annotated[str, typer.Argument(help="OWNER/NAME")]) -> Non
 
 @app.command()
 def loadtest(
-    runs: Annotated[int, typer.Option(min=1, max=100_000, help="Workflow runs to push through")] = 100,
+    runs: Annotated[
+        int,
+        typer.Option(
+            "--runs", "--jobs", min=1, max=100_000, help="Workflow runs to push through (alias: --jobs)"
+        ),
+    ] = 100,
     tests_per_run: Annotated[int, typer.Option(min=1, max=100_000, help="Tests in each run's reports")] = 200,
     concurrency: Annotated[
         int | None, typer.Option(min=1, max=500, help="Default: WORKER_CONCURRENCY")
@@ -355,7 +394,8 @@ def loadtest(
     its own, removed afterwards). Prints throughput and enqueue-to-analysis latency."""
     settings = settings_or_exit()
     if "LOG_LEVEL" not in os.environ:
-        configure_logging("warn")  # one info line per job would bury the result
+        # one info line per job would bury the result
+        configure_logging("warn", fmt=settings.effective_log_format)
     from rich.progress import Progress
 
     from flakeguard.embedded_redis import EmbeddedRedis

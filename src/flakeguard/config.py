@@ -1,8 +1,13 @@
 """Settings from the environment, validated once at start-up.
 
 Every variable of the original Node worker is accepted under its original name. A bad value stops
-the process with a message naming the variable (see `load_settings`). Secrets are `SecretStr`, so
-they never appear in a repr, a log line or an error message.
+the process with a message naming the variable (see `load_settings`): a malformed or unreadable
+GitHub App key and a malformed Redis Cluster node list are found here, at start-up, not by the first
+job. Secrets are `SecretStr`, so they never appear in a repr, a log line or an error message.
+
+`FLAKEGUARD_ENV` (or the original's `NODE_ENV`) sets defaults as users of the original expect:
+`development` logs for humans (console), `production` and `test` log JSON lines; `production`
+also refuses to serve without what a safe deployment needs (`production_problems`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["trace", "debug", "info", "warn", "warning", "error", "fatal"]
+LogFormat = Literal["json", "console"]
 Environment = Literal["development", "production", "test"]
 
 DEFAULT_DATA_DIR = Path(".flakeguard")
@@ -32,6 +38,12 @@ class QueueDefaults(BaseSettings):
     max_retry_delay_ms: int = Field(30000, ge=0)
     backoff_multiplier: float = Field(2.0, ge=1.0)
     stalled_job_timeout_ms: int = Field(30000, ge=1000)
+    # How often a worker looks for jobs whose worker died (their lock expired): a job of a killed worker
+    # runs again within stalled_job_timeout_ms + stalled_check_interval_ms.
+    stalled_check_interval_ms: int = Field(5000, ge=500)
+    # A job whose worker dies this many times while running it is failed ("job stalled more than
+    # allowable limit"): a crash loop, not restarts (a graceful stop hands jobs back without a stall).
+    max_stalled_count: int = Field(10, ge=1, le=1000)
 
 
 class Settings(BaseSettings):
@@ -46,6 +58,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(5, ge=1, le=500, validation_alias="WORKER_CONCURRENCY")
     worker_name: str = Field("flakeguard-worker", validation_alias="WORKER_NAME", min_length=1)
     log_level: LogLevel = Field("info", validation_alias="LOG_LEVEL")
+    log_format: LogFormat | None = Field(None, validation_alias="LOG_FORMAT")
 
     github_app_id: str | None = Field(None, validation_alias="GITHUB_APP_ID")
     github_private_key: SecretStr | None = Field(None, validation_alias="GITHUB_PRIVATE_KEY")
@@ -79,11 +92,36 @@ class Settings(BaseSettings):
     polling_interval_minutes: int = Field(15, ge=1, le=24 * 60, validation_alias="POLLING_INTERVAL_MINUTES")
     polling_batch_size: int = Field(10, ge=1, le=1000, validation_alias="POLLING_BATCH_SIZE")
 
+    shutdown_grace_ms: int = Field(
+        30_000,
+        ge=0,
+        le=3_600_000,
+        validation_alias="SHUTDOWN_GRACE_MS",
+        description="On SIGTERM, how long jobs in flight may run on before they are handed back",
+    )
+    outage_retry_delay_ms: int = Field(
+        5000,
+        ge=0,
+        le=600_000,
+        validation_alias="OUTAGE_RETRY_DELAY_MS",
+        description="Delay of a job handed back because a dependency was unreachable",
+    )
+    startup_max_backoff_ms: int = Field(
+        30_000,
+        ge=100,
+        le=600_000,
+        validation_alias="STARTUP_MAX_BACKOFF_MS",
+        description="Cap of the backoff between start-up checks of Redis and the database",
+    )
+
     metrics_enabled: bool = Field(True, validation_alias="METRICS_ENABLED")
     metrics_port: int = Field(9090, ge=0, le=65535, validation_alias="METRICS_PORT")
     health_check_port: int = Field(8080, ge=0, le=65535, validation_alias="HEALTH_CHECK_PORT")
     bind_host: str = Field("0.0.0.0", validation_alias="BIND_HOST")
     api_token: SecretStr | None = Field(None, validation_alias="FLAKEGUARD_API_TOKEN")
+    # The web dashboard: readable without logging in when public; actions always need the token.
+    web_public: bool = Field(False, validation_alias="WEB_PUBLIC")
+    web_session_hours: int = Field(12, ge=1, le=24 * 90, validation_alias="WEB_SESSION_HOURS")
 
     redis_cluster_enabled: bool = Field(False, validation_alias="REDIS_CLUSTER_ENABLED")
     redis_cluster_nodes: str | None = Field(None, validation_alias="REDIS_CLUSTER_NODES")
@@ -107,10 +145,36 @@ class Settings(BaseSettings):
     def _lower_env(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower_level(cls, value: object) -> object:
+        if value == "":
+            return None
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("github_private_key")
+    @classmethod
+    def _check_private_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """The PEM text or a readable PEM file: checked now, so a bad key stops the start, not a job."""
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from flakeguard.github.auth import load_private_key
+
+        load_private_key(value.get_secret_value())  # ValueError names the variable, never the value
+        return value
+
+    @field_validator("redis_cluster_nodes")
+    @classmethod
+    def _check_cluster_nodes(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        for item in value.split(","):
+            host, _, port = item.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(
+                    f"entry {item.strip()[:60]!r} is not host:port (e.g. redis-1:6379,redis-2:6379)"
+                )
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -135,7 +199,18 @@ class Settings(BaseSettings):
     def _check_hysteresis(self) -> Settings:
         if self.flaky_resolution_rate > self.flaky_activation_rate:
             raise ValueError("FLAKY_RESOLUTION_RATE must not be above FLAKY_ACTIVATION_RATE")
+        if self.redis_cluster_enabled and not self.redis_cluster_nodes:
+            raise ValueError(
+                "REDIS_CLUSTER_NODES: required with REDIS_CLUSTER_ENABLED=true (host:port,host:port)"
+            )
         return self
+
+    @property
+    def effective_log_format(self) -> LogFormat:
+        """LOG_FORMAT when set; else console for `development`, JSON lines for `production` and `test`."""
+        if self.log_format is not None:
+            return self.log_format
+        return "console" if self.env == "development" else "json"
 
     @property
     def async_database_url(self) -> str:
@@ -164,19 +239,35 @@ def to_async_database_url(url: str) -> str:
 
 
 class ConfigError(Exception):
-    """Raised with a message that names each bad variable; never echoes secret values."""
+    """Raised with a one-line message that names each bad variable; never echoes secret values."""
 
 
 def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        lines = []
+        problems = []
         for error in exc.errors():
             loc = ".".join(str(p) for p in error["loc"])
-            message = str(error["msg"]).removeprefix("Value error, ")
-            lines.append(f"{_env_name(loc)}: {message}" if loc else message)
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+            message = " ".join(str(error["msg"]).removeprefix("Value error, ").split())
+            name = _env_name(loc) if loc else ""
+            problems.append(f"{name}: {message}" if name and not message.startswith(name) else message)
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What a process that serves (worker, up) refuses to start without in production."""
+    if settings.env != "production":
+        return []
+    problems = []
+    if settings.database_url is None:
+        problems.append("DATABASE_URL: required in production (the embedded SQLite file is for trials)")
+    if (settings.github_app_id or settings.github_token) and settings.github_webhook_secret is None:
+        problems.append(
+            "GITHUB_WEBHOOK_SECRET: required in production with GitHub credentials "
+            "(webhook deliveries cannot be verified without it)"
+        )
+    return problems
 
 
 def _env_name(loc: str) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -14,6 +16,8 @@ from flakeguard.github.provider import GitHubProvider
 from flakeguard.jobs.connection import RedisTarget
 from flakeguard.jobs.producer import JobProducer
 from flakeguard.jobs.retry import RetryPolicy
+from flakeguard.outages import OutageMonitor
+from flakeguard.outages.probes import probes_for
 from flakeguard.store.db import create_engine, session_factory
 
 
@@ -40,6 +44,18 @@ def redis_target_from(settings: Settings, redis_url: str | None, *, required: bo
     return RedisTarget(url=url, prefix=settings.redis_prefix)
 
 
+def credentials_in(*urls: str | None) -> tuple[str, ...]:
+    """The passwords inside connection URLs: never to be echoed by an error message we log."""
+    found = []
+    for url in urls:
+        if url:
+            with contextlib.suppress(ValueError):
+                password = urlsplit(url).password
+                if password:
+                    found.append(password)
+    return tuple(found)
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -49,6 +65,7 @@ class Services:
     producer: JobProducer
     retry_policy: RetryPolicy
     github: GitHubProvider
+    outages: OutageMonitor
     _kv: Any = field(default=None, repr=False)
 
     @property
@@ -72,19 +89,26 @@ class Services:
         redis = redis_target_from(settings, redis_url, required=require_redis)
         policy = retry_policy_from(settings)
         engine = create_engine(settings.async_database_url)
+        producer = JobProducer(
+            redis, policy, keep_completed=settings.remove_on_complete, keep_failed=settings.remove_on_fail
+        )
+        github = GitHubProvider.from_settings(settings)
         return cls(
             settings=settings,
             redis=redis,
             engine=engine,
             sessions=session_factory(engine),
-            producer=JobProducer(
-                redis, policy, keep_completed=settings.remove_on_complete, keep_failed=settings.remove_on_fail
-            ),
+            producer=producer,
             retry_policy=policy,
-            github=GitHubProvider.from_settings(settings),
+            github=github,
+            outages=OutageMonitor(
+                probes_for(engine, producer, settings.github_api_url if github.configured else None),
+                redactions=credentials_in(settings.database_url, redis.url),
+            ),
         )
 
     async def close(self) -> None:
+        await self.outages.close()
         if self._kv is not None:
             await self._kv.aclose()
         await self.producer.close()

@@ -66,6 +66,8 @@ class RedisServer:
             try:
                 if redis.Redis(port=self.port, socket_timeout=0.5).ping():
                     return self
+            except redis.AuthenticationError:  # up, and guarded by --requirepass
+                return self
             except redis.ConnectionError:
                 time.sleep(0.05)
         self.stop()

@@ -139,10 +139,8 @@ async def recompute_repo(
     job = TestsRecomputeJob.model_validate(
         {
             "repository": {"owner": history.owner, "repo": history.name},
-            "recomputeScope": scope or {"type": "all"},
-            "batchSize": batch_size,
-            "lookbackDays": lookback_days,
-            "updateQuarantineStatus": update_quarantine,
+            "recomputeScope": {"type": "all", "lookbackDays": lookback_days, **(scope or {})},
+            "options": {"batchSize": batch_size, "updateQuarantineStatus": update_quarantine},
         }
     )
     return await recompute_detailed(history.services, job, now=now)

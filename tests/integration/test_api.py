@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from flakeguard.jobs.names import QueueName
+from flakeguard.metrics import ORIGINAL_METRICS
 from flakeguard.server.app import create_api_app, create_metrics_app
 from flakeguard.services import Services
 
@@ -28,12 +30,16 @@ async def test_health_reports_components_without_secrets(api: httpx.AsyncClient,
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "healthy"
-    assert body["components"]["database"]["status"] == "up"
-    assert body["components"]["redis"]["status"] == "up"
+    assert body["checks"]["database"]["status"] == "healthy"
+    assert body["checks"]["redis"]["status"] == "healthy"
+    ready = await api.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["components"]["database"]["status"] == "up"
+    assert ready.json()["components"]["redis"]["status"] == "up"
     key = services.settings.github_private_key
     assert key is not None
-    text = response.text
-    assert "PRIVATE KEY" not in text and key.get_secret_value()[40:80] not in text
+    for text in (response.text, ready.text):
+        assert "PRIVATE KEY" not in text and key.get_secret_value()[40:80] not in text
     assert (await api.get("/health/live")).json() == {"status": "ok"}
 
 
@@ -44,9 +50,13 @@ async def test_health_is_503_when_the_database_is_unreachable(services: Services
     services.engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
     app = create_api_app(services, None, TOKEN)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fg") as client:
-        response = await client.get("/health")
-    assert response.status_code == 503
-    assert response.json()["components"]["database"]["status"] == "down"
+        health = await client.get("/health")
+        ready = await client.get("/health/ready")
+    assert health.status_code == 503 and ready.status_code == 503
+    assert health.json()["status"] == "unhealthy"
+    assert health.json()["checks"]["database"]["status"] == "unhealthy"
+    assert health.json()["checks"]["database"]["details"]["error"]
+    assert ready.json()["components"]["database"]["status"] == "down"
 
 
 @pytest.mark.parametrize(
@@ -75,7 +85,8 @@ async def test_queue_counts_and_job_listing(api: httpx.AsyncClient) -> None:
         json={"workflowRunId": 5, "repository": {"owner": "acme", "repo": "project"}, "priority": "low"},
     )
     assert enqueue.status_code == 202
-    assert enqueue.json() == {"queue": "runs:ingest", "id": "ingest-acme-project-5"}
+    assert enqueue.json()["queue"] == "runs:ingest" and enqueue.json()["id"] == "ingest-acme-project-5"
+    assert enqueue.json()["correlationId"]  # work entering through the API starts a correlation chain
     queues = (await api.get("/api/v1/queues", headers=AUTH)).json()["queues"]
     ingest = next(q for q in queues if q["name"] == "runs:ingest")
     assert ingest["counts"]["prioritized"] + ingest["counts"]["waiting"] == 1
@@ -128,14 +139,17 @@ async def test_pause_and_resume(api: httpx.AsyncClient, services: Services) -> N
     assert not await services.producer.queue(QueueName.POLLING).isPaused()
 
 
-async def test_metrics_expose_the_public_names(services: Services) -> None:
+async def test_metrics_expose_the_original_names_and_not_the_old_ones(services: Services) -> None:
     app = create_metrics_app(services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fg") as client:
         text = (await client.get("/metrics")).text
-    for name in (
-        "flakeguard_worker_queue_depth",
-        "flakeguard_worker_jobs_processed_total",
-        "flakeguard_worker_github_api_calls_total",
-        "flakeguard_worker_junit_refused_total",
-    ):
-        assert name in text
+        openmetrics = await client.get(
+            "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0,text/plain;q=0.5"}
+        )
+    declared = set(re.findall(r"^# TYPE (\S+) ", text, flags=re.MULTILINE))
+    assert set(ORIGINAL_METRICS) <= declared
+    assert {"flakeguard_worker_junit_refused_total", "flakeguard_webhook_deliveries_total"} <= declared
+    renamed = ("queue_depth", "jobs_active", "job_duration_seconds")
+    assert not [name for name in declared if name.removeprefix("flakeguard_worker_") in renamed]
+    assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert openmetrics.text.rstrip().endswith("# EOF")

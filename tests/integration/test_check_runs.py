@@ -12,6 +12,7 @@ from flakeguard.github.checks import SUMMARY_LIMIT
 from flakeguard.jobs.names import Priority, QueueName
 from flakeguard.jobs.payloads import RepositoryRef, RunMetadata, RunsAnalyzeJob, RunsIngestJob
 from flakeguard.model import Outcome
+from flakeguard.pipeline.analyze import analyze_run
 from flakeguard.pipeline.checks import (
     QUARANTINE_JOB_NAME,
     QuarantineActionJob,
@@ -84,7 +85,14 @@ async def finish(services: Services, job_id: str) -> dict[str, Any]:
 
 async def reanalyze(services: Services, run_id: int, job_id: str) -> dict[str, Any]:
     job = await services.producer.analyze(
-        RunsAnalyzeJob(workflow_run_id=run_id, repository=REF, run_attempt=1, priority=Priority.HIGH),
+        # Forced: a run analysed since its last ingest is otherwise not analysed (nor published) again.
+        RunsAnalyzeJob(
+            workflow_run_id=run_id,
+            repository=REF,
+            run_attempt=1,
+            priority=Priority.HIGH,
+            force_recompute=True,
+        ),
         job_id=job_id,
     )
     return await finish(services, str(job.id))
@@ -103,9 +111,11 @@ async def test_120_failures_make_three_requests_with_a_truncated_summary(
     result = await ingest_and_analyze(services, fake_github, 12345, artifact(120, long=True), sha)
     check = result["checkRun"]
     assert check["status"] == "created" and check["conclusion"] == "failure"
-    assert check["annotations"] == 120 and check["requests"] == 3
-    calls = fake_github.requests_to("/repos/acme/project/check-runs*")
-    assert [c.method for c in calls] == ["POST", "PATCH", "PATCH"]
+    # One look-up (is there a FlakeGuard check run on this sha already?), then three writes.
+    assert check["annotations"] == 120 and check["requests"] == 4
+    calls = fake_github.requests_to("/repos/acme/project/*check-runs*")
+    assert [c.method for c in calls] == ["GET", "POST", "PATCH", "PATCH"]
+    assert calls[0].path == f"/repos/acme/project/commits/{sha}/check-runs"
     [run] = fake_github.check_runs
     assert [len((body.get("output") or {}).get("annotations", [])) for body in run.requests] == [50, 50, 20]
     assert run.name == "FlakeGuard" and run.head_sha == sha and run.conclusion == "failure"
@@ -238,3 +248,34 @@ async def test_without_github_credentials_publishing_is_skipped(
         await bare.close()
     assert result["checkRun"] == {"status": "skipped", "reason": "no GitHub credentials"}
     assert fake_github.check_runs == []
+
+
+async def test_an_analysis_stored_by_an_earlier_attempt_is_still_published(
+    services: Services, fake_github: FakeGitHub
+) -> None:
+    """A `runs:analyze` attempt that stored its analysis and then lost its check-run write is retried:
+    the retry skips the analysis (not forced) but must publish; once published, a duplicate job does
+    neither again."""
+    sha = "d" * 40
+    fake_github.add_repository(OWNER, REPO, installation_id=INSTALLATION)
+    fake_github.add_run(
+        OWNER, REPO, 3001, head_sha=sha, branch="main", artifacts={"test-results": artifact(1)}
+    )
+    ingest = RunsIngestJob(
+        workflow_run_id=3001, repository=REF, priority=Priority.HIGH, metadata=RunMetadata(run_attempt=1)
+    )
+    ingested = await ingest_run(services, ingest)
+    assert ingested.analyze_job_id is not None
+    # The earlier attempt: analysis stored, nothing published.
+    analyze = RunsAnalyzeJob(workflow_run_id=3001, repository=REF, run_attempt=1, priority=Priority.HIGH)
+    assert not (await analyze_run(services, analyze)).skipped
+    assert fake_github.check_runs == []
+
+    retried = await finish(services, ingested.analyze_job_id)
+    assert "skipped" in retried and retried["checkRun"]["status"] == "created"
+    assert [run.head_sha for run in fake_github.check_runs] == [sha]
+
+    duplicate = await services.producer.analyze(analyze, job_id="analyze-acme-project-3001-1-again")
+    again = await finish(services, str(duplicate.id))
+    assert "skipped" in again and "checkRun" not in again
+    assert len(fake_github.check_runs) == 1

@@ -141,7 +141,7 @@ def db_rows(settings: Settings, sql: str, *args: object) -> list[asyncpg.Record]
 def assert_no_secrets_in(log: Path, settings: Settings) -> None:
     """The worker minted tokens (ghs_...) and signed JWTs with the App's key: none may be logged."""
     text = log.read_text()
-    assert '"event": "job_completed"' in text  # the log is the real one, in JSON
+    assert '"msg": "job_completed"' in text  # the log is the real one, in JSON
     assert settings.github_private_key is not None
     key_body = settings.github_private_key.get_secret_value().splitlines()[1]
     assert key_body not in text and "PRIVATE KEY" not in text

@@ -36,8 +36,10 @@ async def test_every_run_is_ingested_and_analysed_and_nothing_is_left_behind(
 
 def test_the_command_prints_json_figures(tmp_path: Path) -> None:
     env = process_env({"FLAKEGUARD_DATA_DIR": str(tmp_path)})  # embedded SQLite and Redis
+    # The original README's flags, as written there (`--jobs=1000 --concurrency=10`), scaled down.
+    args = ["loadtest", "--jobs=3", "--concurrency=10", "--tests-per-run", "10", "--json"]
     out = subprocess.run(
-        [sys.executable, "-m", "flakeguard", "loadtest", "--runs", "3", "--tests-per-run", "10", "--json"],
+        [sys.executable, "-m", "flakeguard", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -47,4 +49,5 @@ def test_the_command_prints_json_figures(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     figures = json.loads(out.stdout)
     assert figures["runs"] == 3 and figures["executions"] == 30 and figures["failedJobs"] == 0
+    assert figures["concurrency"] == 10
     assert set(figures["latencySeconds"]) == {"p50", "p95", "max", "mean"}

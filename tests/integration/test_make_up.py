@@ -90,16 +90,16 @@ def test_make_up_starts_everything_on_embedded_defaults_and_stops_cleanly(
         )
         assert time.monotonic() - started < 30
         body = health.json()
-        assert body["components"]["database"]["dialect"] == "sqlite"
-        assert body["components"]["redis"]["target"].startswith("unix:")
-        assert set(body["components"]["workers"]) == {
+        assert body["checks"]["database"]["details"]["dialect"] == "sqlite"
+        assert body["checks"]["redis"]["details"]["target"].startswith("unix:")
+        assert set(body["checks"]["queues"]["details"]["workers"]) == {
             "runs:ingest",
             "runs:analyze",
             "tests:recompute",
             "polling",
         }
         metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
-        assert "flakeguard_worker_queue_depth" in metrics.text
+        assert "flakeguard_worker_queue_size" in metrics.text
         assert (data_dir / "flakeguard.db").exists()
         assert len(redis_servers_under(data_dir)) == 1
 
@@ -111,7 +111,7 @@ def test_make_up_starts_everything_on_embedded_defaults_and_stops_cleanly(
             os.killpg(make.pid, signal.SIGINT)
             make.wait(60)
             wait_for(lambda: not psutil.pid_exists(pid), 30, "flakeguard to exit")
-        assert b'"event": "flakeguard_stopped"' in log_path.read_bytes()
+        assert b'"msg": "flakeguard_stopped"' in log_path.read_bytes()
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
         assert redis_servers_under(data_dir) == []
         assert not (data_dir / "flakeguard.pid").exists()

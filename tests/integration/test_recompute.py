@@ -242,6 +242,11 @@ def test_cli_recompute_direct_and_enqueued(settings: Settings) -> None:
             await queue.close()
 
     data = asyncio.run(job_data())
-    assert data["recomputeScope"] == {"type": "specific_tests", "patterns": [], "testIds": ["12", "some key"]}
-    assert data["lookbackDays"] == 14 and data["batchSize"] == 100 and data["updateQuarantineStatus"] is True
+    assert data["recomputeScope"] == {
+        "type": "specific_tests",
+        "patterns": [],
+        "lookbackDays": 14,
+        "testIds": ["12", "some key"],
+    }
+    assert data["options"] == {"batchSize": 100, "updateQuarantineStatus": True}
     assert data["repository"]["owner"] == "acme" and data["repository"]["repo"] == "app"

@@ -12,7 +12,14 @@ from typer.testing import CliRunner
 from flakeguard.cli import app
 from flakeguard.config import Settings
 from flakeguard.pipeline.quarantine import quarantine_tests
-from flakeguard.pipeline.report import build_report, parse_statuses, render_markdown, report_json, shorten
+from flakeguard.pipeline.report import (
+    ReportRow,
+    build_report,
+    parse_statuses,
+    render_markdown,
+    report_json,
+    shorten,
+)
 from flakeguard.services import Services
 
 from .history_helpers import T0, F, History, P, case_id, recompute_repo
@@ -63,6 +70,7 @@ async def test_json_shape_and_impact_order(services: Services) -> None:
     h = await suite(services)
     async with services.sessions() as session:
         rows = await build_report(session, h.repository_id)
+    assert rows == sorted(rows, key=ReportRow.sort_key)  # the database sorts as stated in Python
     generated = datetime(2024, 7, 1, tzinfo=UTC)
     data = json.loads(json.dumps(report_json("acme/app", rows, generated)))
     assert set(data) == {"repository", "generated_at", "tests"}

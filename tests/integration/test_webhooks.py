@@ -104,6 +104,7 @@ async def test_a_completed_run_is_enqueued_for_ingest(hooked: Services, http: ht
             "headBranch": "master",
             "event": "repository_dispatch",
             "conclusion": "success",
+            "runStatus": "completed",
             "triggeredBy": "webhook",
             "deliveryId": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
         },

@@ -6,8 +6,17 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from flakeguard.config import ConfigError, Settings, load_settings, to_async_database_url
+
+
+def rsa_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def test_defaults_match_the_original_worker(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,7 +57,9 @@ def test_secrets_never_appear_in_errors_or_reprs(monkeypatch: pytest.MonkeyPatch
         load_settings()
     assert "hunter2" not in str(info.value) and "PRIVATE KEY" not in str(info.value)
     monkeypatch.setenv("WORKER_CONCURRENCY", "2")
-    assert "hunter2" not in repr(load_settings())
+    monkeypatch.setenv("GITHUB_PRIVATE_KEY", rsa_pem())
+    settings = load_settings()
+    assert "hunter2" not in repr(settings) and "PRIVATE KEY" not in repr(settings)
 
 
 @pytest.mark.parametrize(
@@ -100,3 +111,68 @@ def test_the_status_thresholds_are_settings_and_keep_their_hysteresis(
     monkeypatch.setenv("FLAKY_RESOLUTION_RATE", "0.3")
     with pytest.raises(ConfigError, match="FLAKY_RESOLUTION_RATE must not be above FLAKY_ACTIVATION_RATE"):
         load_settings()
+
+
+def start(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """`flakeguard ARGS` with only `env` (and PATH): what an operator's broken configuration does."""
+    return subprocess.run(
+        [sys.executable, "-m", "flakeguard", *args],
+        env={"PATH": "/usr/bin:/bin", "REDIS_URL": "redis://127.0.0.1:1/0", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "env"),
+    [
+        ("GITHUB_PRIVATE_KEY", {"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "not a key"}),
+        ("GITHUB_PRIVATE_KEY", {"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "/nonexistent/app.pem"}),
+        ("GITHUB_PRIVATE_KEY", {"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "/"}),  # unreadable: a directory
+        (
+            "GITHUB_PRIVATE_KEY",
+            {"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END"},
+        ),
+        ("REDIS_CLUSTER_NODES", {"REDIS_CLUSTER_ENABLED": "true", "REDIS_CLUSTER_NODES": "r-1,r-2:x"}),
+        ("REDIS_CLUSTER_NODES", {"REDIS_CLUSTER_ENABLED": "true"}),
+        ("LOG_LEVEL", {"LOG_LEVEL": "loud"}),
+        ("LOG_FORMAT", {"LOG_FORMAT": "xml"}),
+    ],
+)
+def test_a_start_up_configuration_error_is_one_line_and_exit_2(variable: str, env: dict[str, str]) -> None:
+    proc = start(["worker"], **env)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and "AAAA" not in proc.stderr
+
+
+def test_production_refuses_to_serve_webhooks_without_a_secret(tmp_path: object) -> None:
+    env = {"NODE_ENV": "production", "GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": rsa_pem()}
+    proc = start(["worker"], **env, DATABASE_URL="postgresql://u@127.0.0.1:1/db")
+    assert proc.returncode == 2 and "GITHUB_WEBHOOK_SECRET" in proc.stderr
+    assert "DATABASE_URL" not in proc.stderr
+    proc = start(["worker"], **env, GITHUB_WEBHOOK_SECRET="s3cret-for-webhooks")
+    assert proc.returncode == 2 and "DATABASE_URL" in proc.stderr  # no embedded SQLite in production
+    assert "s3cret" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"NODE_ENV": "production"}, "json"),
+        ({"NODE_ENV": "development"}, "console"),
+        ({"NODE_ENV": "test"}, "json"),
+        ({"NODE_ENV": "development", "LOG_FORMAT": "json"}, "json"),
+        ({"FLAKEGUARD_ENV": "production", "LOG_FORMAT": "console"}, "console"),
+    ],
+)
+def test_the_environment_chooses_the_log_format(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    for name in ("NODE_ENV", "FLAKEGUARD_ENV", "LOG_FORMAT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().effective_log_format == expected

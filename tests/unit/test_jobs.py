@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from flakeguard.jobs.errors import PermanentError
@@ -12,6 +14,7 @@ from flakeguard.jobs.payloads import (
     RunsAnalyzeJob,
     RunsIngestJob,
     TestsRecomputeJob,
+    WireModel,
     parse_payload,
 )
 from flakeguard.jobs.producer import ingest_job_id, safe_id
@@ -61,6 +64,78 @@ def test_analysis_and_recompute_payloads_use_the_original_field_names() -> None:
         },
     )
     assert recompute.recompute_scope.type == "class_pattern" and recompute.batch_size == 100
+
+
+REPO_ONLY = {"repository": {"owner": "acme", "repo": "project"}}
+
+
+def test_the_originals_recompute_interface_validates_as_written() -> None:
+    """TestsRecomputeJobData of the original README: lookbackDays in recomputeScope, options nested."""
+    job = parse_payload(
+        TestsRecomputeJob,
+        {
+            "repository": {"owner": "acme", "repo": "project"},
+            "recomputeScope": {"type": "specific_tests", "patterns": ["test_login"], "lookbackDays": 14},
+            "options": {"batchSize": 50, "updateQuarantineStatus": True},
+        },
+    )
+    assert (job.lookback_days, job.batch_size, job.update_quarantine_status) == (14, 50, True)
+    assert job.recompute_scope.patterns == ["test_login"]
+    wire = job.to_wire()
+    assert wire["recomputeScope"]["lookbackDays"] == 14 and wire["options"]["batchSize"] == 50
+
+
+def test_flakeguard_01_recompute_jobs_keep_their_meaning_and_the_original_fields_win() -> None:
+    legacy = parse_payload(
+        TestsRecomputeJob,
+        {**REPO_ONLY, "lookbackDays": 7, "batchSize": 10, "updateQuarantineStatus": True},
+    )
+    assert (legacy.lookback_days, legacy.batch_size, legacy.update_quarantine_status) == (7, 10, True)
+    both = parse_payload(
+        TestsRecomputeJob,
+        {
+            "repository": EXAMPLE["repository"],
+            "lookbackDays": 7,
+            "batchSize": 10,
+            "recomputeScope": {"type": "all", "lookbackDays": 21},
+            "options": {"batchSize": 99},
+        },
+    )
+    assert (both.lookback_days, both.batch_size) == (21, 99)
+    defaults = parse_payload(TestsRecomputeJob, REPO_ONLY)
+    assert (defaults.lookback_days, defaults.batch_size) == (30, 500)
+    assert defaults.update_quarantine_status is False
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "field"),
+    [
+        (RunsAnalyzeJob, {**EXAMPLE, "forceRecompute": "sometimes"}, "forceRecompute"),
+        (
+            RunsAnalyzeJob,
+            {**EXAMPLE, "analysisConfig": {"minRunsThreshold": "many"}},
+            "analysisConfig.minRunsThreshold",
+        ),
+        (RunsIngestJob, {**EXAMPLE, "metadata": {"headSha": 12}}, "metadata.headSha"),
+        (
+            TestsRecomputeJob,
+            {"repository": EXAMPLE["repository"], "recomputeScope": {"type": "all", "lookbackDays": "x"}},
+            "recomputeScope.lookbackDays",
+        ),
+        (TestsRecomputeJob, {**REPO_ONLY, "options": {"batchSize": 0}}, "options.batchSize"),
+        (
+            TestsRecomputeJob,
+            {"repository": EXAMPLE["repository"], "options": {"updateQuarantineStatus": "perhaps"}},
+            "options.updateQuarantineStatus",
+        ),
+    ],
+)
+def test_a_wrong_type_is_refused_with_the_field_named(
+    model: type[WireModel], data: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(PayloadError) as info:
+        parse_payload(model, data)
+    assert f"{field}:" in str(info.value)
 
 
 def test_unknown_fields_from_newer_producers_are_ignored() -> None:

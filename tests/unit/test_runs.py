@@ -59,3 +59,12 @@ def test_run_info_prefers_the_attempt_start_and_defaults_the_attempt() -> None:
     )
     assert run_info({**run, "run_attempt": 3}).run_attempt == 3
     assert run_info(run, attempt=2).run_attempt == 2
+
+
+def test_producer_metadata_is_checked_against_githubs_run() -> None:
+    from flakeguard.pipeline.runs import metadata_mismatches
+
+    github = {"status": "completed", "conclusion": "failure", "head_sha": "a" * 40, "head_branch": "main"}
+    sent = {"runStatus": "completed", "conclusion": "success", "headSha": "a" * 40, "headBranch": "main"}
+    assert metadata_mismatches(sent, github) == {"conclusion": {"sent": "success", "github": "failure"}}
+    assert metadata_mismatches({"headBranch": None, "triggeredBy": "webhook"}, github) == {}

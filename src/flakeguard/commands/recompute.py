@@ -45,10 +45,13 @@ def build_job(
         scope = "test_pattern"
     data: dict[str, Any] = {
         "repository": {"owner": owner, "repo": name},
-        "recomputeScope": {"type": scope, "patterns": patterns or [], "testIds": tests or []},
-        "lookbackDays": lookback_days,
-        "batchSize": batch_size,
-        "updateQuarantineStatus": update_quarantine,
+        "recomputeScope": {
+            "type": scope,
+            "patterns": patterns or [],
+            "lookbackDays": lookback_days,
+            "testIds": tests or [],
+        },
+        "options": {"batchSize": batch_size, "updateQuarantineStatus": update_quarantine},
     }
     try:
         job = parse_payload(TestsRecomputeJob, data)

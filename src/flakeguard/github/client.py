@@ -100,6 +100,7 @@ EP_ARTIFACT_BLOB = "artifact-blob"  # the signed download host (no path template
 EP_CHECK_RUNS = "/repos/{owner}/{repo}/check-runs"
 EP_CHECK_RUN = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
 EP_CHECK_RUN_ANNOTATIONS = "/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations"
+EP_CHECK_RUNS_FOR_REF = "/repos/{owner}/{repo}/commits/{ref}/check-runs"
 
 # "This endpoint will return up to 1,000 results for each search when using the following
 # parameters: actor, branch, check_suite_id, created, event, head_sha, status." (list-workflow-runs)
@@ -729,6 +730,15 @@ class GitHubClient:
         res = await self._call("PATCH", EP_CHECK_RUN, url, json=dict(body), idempotent=not appends)
         data: dict[str, Any] = res.data
         return data
+
+    async def list_check_runs_for_ref(
+        self, owner: str, repo: str, ref: str, check_name: str
+    ) -> list[dict[str, Any]]:
+        """Every check run named `check_name` on the commit `ref` (`checks/list-for-ref`), newest first."""
+        url = self._url(EP_CHECK_RUNS_FOR_REF, owner=owner, repo=repo, ref=ref)
+        params = {"check_name": check_name, "filter": "all"}
+        runs = await self._paginate(EP_CHECK_RUNS_FOR_REF, url, params, "check_runs", use_etag=False)
+        return sorted(runs, key=lambda run: int(run["id"]), reverse=True)
 
     async def get_check_run(self, owner: str, repo: str, check_run_id: int) -> dict[str, Any]:
         url = self._url(EP_CHECK_RUN, owner=owner, repo=repo, check_run_id=check_run_id)

@@ -1,14 +1,16 @@
 """Job payloads: the original TypeScript interfaces, field for field, camelCase on the wire.
 
-Unknown fields are ignored (a newer producer must not break an older worker); a missing or
-ill-typed known field fails validation with a message naming the field path.
+`RunsIngestJobData`, `RunsAnalyzeJobData` and `TestsRecomputeJobData` of the original worker's README
+validate here as they are; FlakeGuard's additions (`correlationId`, `runAttempt`, `testIds`, ...) are
+optional extras beside them. Unknown fields are ignored (a newer producer must not break an older
+worker); a missing or ill-typed known field fails validation with a message naming the field path.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from flakeguard.jobs.names import Priority
@@ -34,11 +36,15 @@ class RepositoryRef(WireModel):
 
 
 class RunMetadata(WireModel):
-    run_attempt: Annotated[int, Field(ge=1)] | None = None
+    """The original's `metadata` (`runStatus`, `conclusion`, `headSha`, `headBranch`) and FlakeGuard's
+    extras. Kept with the stored run and checked against GitHub's run (GitHub's values win)."""
+
+    run_status: str | None = None
+    conclusion: str | None = None
     head_sha: str | None = None
     head_branch: str | None = None
+    run_attempt: Annotated[int, Field(ge=1)] | None = None
     event: str | None = None
-    conclusion: str | None = None
     triggered_by: Literal["webhook", "polling", "manual", "api"] | None = None
     delivery_id: str | None = None
 
@@ -70,8 +76,13 @@ class RunsAnalyzeJob(WireModel):
 
 
 class RecomputeScope(WireModel):
+    """`type` and `patterns` as the original: globs for `test_pattern` (test name or key) and
+    `class_pattern` (classname); exact test names or keys for `specific_tests`. `testIds` (FlakeGuard's
+    extra) takes test case ids or keys."""
+
     type: Literal["all", "test_pattern", "class_pattern", "specific_tests"] = "all"
     patterns: list[str] = Field(default_factory=list)
+    lookback_days: Annotated[int, Field(ge=1, le=365)] | None = None
     test_ids: list[str] = Field(default_factory=list)
 
     @field_validator("patterns", "test_ids")
@@ -82,17 +93,63 @@ class RecomputeScope(WireModel):
         return value
 
 
+class RecomputeOptions(WireModel):
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
+    update_quarantine_status: bool = False
+
+
+_LEGACY_RECOMPUTE_FIELDS = {  # FlakeGuard 0.1's top-level fields -> where the original has them
+    "lookbackDays": ("recomputeScope", "lookbackDays"),
+    "batchSize": ("options", "batchSize"),
+    "updateQuarantineStatus": ("options", "updateQuarantineStatus"),
+}
+
+
 class TestsRecomputeJob(WireModel):
     __test__ = False
 
     repository: RepositoryRef
     recompute_scope: RecomputeScope = Field(default_factory=RecomputeScope)
-    lookback_days: Annotated[int, Field(ge=1, le=365)] = 30
-    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
-    update_quarantine_status: bool = False
+    options: RecomputeOptions = Field(default_factory=RecomputeOptions)
     analysis_config: AnalysisConfigPayload | None = None
     priority: Priority = Priority.LOW
     correlation_id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_top_level(cls, data: Any) -> Any:
+        """Jobs of FlakeGuard 0.1 (top-level `lookbackDays`, `batchSize`, `updateQuarantineStatus`), still
+        queued during an upgrade, keep their meaning; the original's nested fields win when both are set."""
+        if not isinstance(data, dict) or not any(key in data for key in _LEGACY_RECOMPUTE_FIELDS):
+            return data
+        data = dict(data)
+        for key, (parent, child) in _LEGACY_RECOMPUTE_FIELDS.items():
+            if key not in data:
+                continue
+            value = data.pop(key)
+            nested = data.get(parent)
+            if nested is None:
+                nested = {}
+            if isinstance(nested, dict) and child not in nested:
+                data[parent] = {**nested, child: value}
+        return data
+
+    @property
+    def lookback_days(self) -> int:
+        """`recomputeScope.lookbackDays`, else `analysisConfig.lookbackDays`, else 30."""
+        if self.recompute_scope.lookback_days is not None:
+            return self.recompute_scope.lookback_days
+        return self.analysis_config.lookback_days if self.analysis_config is not None else 30
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.batch_size
+
+    @property
+    def update_quarantine_status(self) -> bool:
+        return self.options.update_quarantine_status or bool(
+            self.analysis_config and self.analysis_config.update_quarantine_status
+        )
 
 
 class PollingJob(WireModel):
@@ -102,6 +159,7 @@ class PollingJob(WireModel):
     batch_size: Annotated[int, Field(ge=1, le=1000)] | None = None
     lookback_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 72
     priority: Priority = Priority.LOW
+    correlation_id: str | None = None
 
 
 class PayloadError(ValueError):

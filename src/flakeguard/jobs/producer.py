@@ -2,11 +2,16 @@
 
 Job ids are legal for Node BullMQ too (no ':', never integer-like), and derived from the work they
 name, so the same run attempt enqueued by a webhook and by polling is one job (jobId dedup).
+
+Every payload leaves with a `correlationId`: its own when the caller set one, else the one of the
+work being handled (a job, a webhook delivery: see `flakeguard.logging.current_correlation_id`),
+else a new one: work entering here (CLI, API) starts a chain.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from bullmq import Job, Queue
@@ -21,6 +26,7 @@ from flakeguard.jobs.payloads import (
     WireModel,
 )
 from flakeguard.jobs.retry import RetryPolicy
+from flakeguard.logging import current_correlation_id, new_correlation_id
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -29,6 +35,12 @@ def safe_id(*parts: object) -> str:
     """A job id from parts: ':' and other separators become '-', and it never looks like an integer."""
     text = "-".join(_UNSAFE.sub("-", str(p)) for p in parts if p is not None and str(p) != "")
     return text if not text.isdigit() else f"job-{text}"
+
+
+def with_correlation_id(payload: WireModel) -> WireModel:
+    if "correlation_id" not in type(payload).model_fields or getattr(payload, "correlation_id", None):
+        return payload
+    return payload.model_copy(update={"correlation_id": current_correlation_id() or new_correlation_id()})
 
 
 def ingest_job_id(job: RunsIngestJob) -> str:
@@ -83,12 +95,16 @@ class JobProducer:
     async def add(
         self, name: QueueName, job_name: str, payload: WireModel, job_id: str | None = None, **extra: Any
     ) -> Job:
+        payload = with_correlation_id(payload)
         return await self.queue(name).add(job_name, payload.to_wire(), self.options(payload, job_id, **extra))
 
     async def ingest(self, job: RunsIngestJob, *, job_id: str | None = None) -> Job:
         return await self.add(QueueName.RUNS_INGEST, "ingest", job, job_id or ingest_job_id(job))
 
     async def analyze(self, job: RunsAnalyzeJob, *, job_id: str | None = None) -> Job:
+        if job_id is None and job.force_recompute:
+            # A kept completed analyze job of this run would swallow the standard id.
+            job_id = safe_id("reanalyze", analyze_job_id(job).removeprefix("analyze-"), uuid.uuid4().hex)
         return await self.add(QueueName.RUNS_ANALYZE, "analyze", job, job_id or analyze_job_id(job))
 
     async def recompute(self, job: TestsRecomputeJob, *, job_id: str | None = None) -> Job:

@@ -1,4 +1,10 @@
-"""`runs:analyze`: score every test of one ingested run attempt and report on its commit."""
+"""`runs:analyze`: score every test of one ingested run attempt and report on its commit.
+
+A run attempt already analysed since it was last ingested is not analysed again (a duplicate job:
+nothing new to score) unless the job sets `forceRecompute`: then every test of the run is analysed
+on its own (no reuse of identical histories) and the check run is published again. `analysisConfig`
+(`lookbackDays`, `minRunsThreshold`, ...) sets the analysis window and thresholds.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flakeguard.jobs.errors import PermanentError
@@ -19,7 +25,7 @@ from flakeguard.pipeline.scoring import (
     score_tests,
 )
 from flakeguard.services import Services
-from flakeguard.store.models import Repository, TestExecution, WorkflowRun
+from flakeguard.store.models import Repository, TestExecution, WorkflowRun, utcnow
 from flakeguard.store.repository import chunked, get_repository
 
 BATCH = 500
@@ -30,6 +36,8 @@ class AnalyzedRun:
     repository: Repository
     run: WorkflowRun
     summary: ScoringSummary
+    skipped: bool = False  # analysed already since the last ingest, and not forced
+    forced: bool = False
 
 
 async def find_run(
@@ -64,11 +72,13 @@ async def analyze_run(services: Services, job: RunsAnalyzeJob, now: datetime | N
             raise PermanentError(
                 f"workflow run {job.workflow_run_id} of {repository.full_name} has not been ingested"
             )
+        if not job.force_recompute and run.analyzed_at is not None and run.analyzed_at >= run.ingested_at:
+            return AnalyzedRun(repository=repository, run=run, summary=ScoringSummary(), skipped=True)
         config = analysis_config(services.settings, repository, job.analysis_config)
         summary = ScoringSummary()
         # One run cache and one memo for every batch: the run attempts of the window are loaded once,
-        # and identical histories across batches are analysed once.
-        memo = AnalysisMemo(config, now)
+        # and identical histories across batches are analysed once (unless forced: each on its own).
+        memo = AnalysisMemo(config, now, reuse=not job.force_recompute)
         runs = RunCache(repository.id, now - config.lookback)
         for batch in chunked(await tests_of_run(session, run.id), BATCH):
             part = await score_tests(
@@ -84,7 +94,12 @@ async def analyze_run(services: Services, job: RunsAnalyzeJob, now: datetime | N
             )
             summary.merge(part)
             summary.analyses.update(part.analyses)
-    return AnalyzedRun(repository=repository, run=run, summary=summary)
+        analyzed_at = utcnow()
+        await session.execute(
+            update(WorkflowRun).where(WorkflowRun.id == run.id).values(analyzed_at=analyzed_at)
+        )
+        run.analyzed_at = analyzed_at
+    return AnalyzedRun(repository=repository, run=run, summary=summary, forced=job.force_recompute)
 
 
 def run_result(analyzed: AnalyzedRun, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -92,6 +107,7 @@ def run_result(analyzed: AnalyzedRun, extra: dict[str, Any] | None = None) -> di
         "repository": analyzed.repository.full_name,
         "workflowRunId": analyzed.run.run_id,
         "runAttempt": analyzed.run.run_attempt,
+        "forced": analyzed.forced,
         **analyzed.summary.as_dict(),
         **(extra or {}),
     }

@@ -15,19 +15,23 @@ webhook knows which run to re-analyse (`Re-analyze`) or whose known flaky failur
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flakeguard.github.checks import (
+    ANNOTATIONS_PER_REQUEST,
     CheckRunFailure,
     CheckRunReport,
     PublishedCheckRun,
-    batched,
     build_check_run,
     conclusion_for,
 )
@@ -52,6 +56,7 @@ from flakeguard.store.models import (
 from flakeguard.store.repository import chunked, get_repository, upsert_rows
 
 log = get_logger("flakeguard.checks")
+T = TypeVar("T")
 
 QUARANTINE_JOB_NAME = "quarantine"  # job name on runs:analyze for the `Quarantine flaky` button
 _FAILED = (Outcome.FAILED.value, Outcome.ERROR.value)
@@ -210,6 +215,17 @@ def _annotation_key(annotation: dict[str, Any]) -> tuple[str, int, str]:
     return str(annotation.get("path")), int(annotation.get("start_line") or 0), title.split(": ", 1)[-1]
 
 
+WRITE_TRIES = 4  # each check-run write: the first try and three retries, 1-2 s, 2-4 s, 4-8 s apart
+
+
+async def find_check_run(
+    client: GitHubClient, owner: str, repo: str, head_sha: str, name: str
+) -> dict[str, Any] | None:
+    """The newest check run called `name` on `head_sha`, if any."""
+    runs = await client.list_check_runs_for_ref(owner, repo, head_sha, name)
+    return runs[0] if runs else None
+
+
 async def publish_or_update(
     client: GitHubClient,
     owner: str,
@@ -218,57 +234,160 @@ async def publish_or_update(
     report: CheckRunReport,
     *,
     check_run_id: int | None = None,
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> PublishedCheckRun:
-    """Creates the completed `FlakeGuard` check run (annotations 50 per request), or updates
-    `check_run_id` in place when it still exists on `head_sha`, appending only missing annotations."""
+    """Creates the completed `FlakeGuard` check run (annotations 50 per request), or updates the one
+    `head_sha` already has in place, appending only missing annotations.
+
+    Safe to repeat, and repeated here on 5xx, resets and timeouts (`TransientGitHubError`): a create
+    whose answer was lost may have created the check run all the same, so before every create the
+    check run is looked up (`check_run_id` when known, else by head sha and name) and a second one is
+    never created; an append whose answer was lost re-reads the annotations and sends the missing ones.
+    """
     body, rest = build_check_run(report, head_sha)
     output = body["output"]
-    annotations: list[dict[str, Any]] = list(output.pop("annotations", []))
+    pending: list[dict[str, Any]] = list(output.pop("annotations", []))
     for batch in rest:
-        annotations.extend(batch)
+        pending.extend(batch)
+    calls = _Calls()
     existing: dict[str, Any] | None = None
     if check_run_id is not None:
         try:
-            existing = await client.get_check_run(owner, repo, check_run_id)
+            existing = await calls.count(client.get_check_run(owner, repo, check_run_id))
         except NotFound:
             existing = None
         if existing is not None and existing.get("head_sha") != head_sha:
             existing = None
-    requests = 1 if check_run_id is not None else 0
-    if existing is not None:
-        assert check_run_id is not None
-        if (existing.get("output") or {}).get("annotations_count"):
-            present = {
-                _annotation_key(a) for a in await client.list_check_run_annotations(owner, repo, check_run_id)
-            }
-            requests += 1
-            annotations = [a for a in annotations if _annotation_key(a) not in present]
-        batches = list(batched(annotations))
-        patch = {k: v for k, v in body.items() if k not in ("head_sha", "name")}
-        patch["output"] = {**output, **({"annotations": batches[0]} if batches else {})}
-        data = await client.update_check_run(owner, repo, check_run_id, patch)
-        cid = check_run_id
-    else:
-        batches = list(batched(annotations))
-        create = {**body, "output": {**output, **({"annotations": batches[0]} if batches else {})}}
-        data = await client.create_check_run(owner, repo, create)
-        cid = int(data["id"])
-    requests += 1
-    for batch in batches[1:]:
-        data = await client.update_check_run(
-            owner,
-            repo,
-            cid,
-            {"output": {"title": output["title"], "summary": output["summary"], "annotations": batch}},
-        )
-        requests += 1
-    return PublishedCheckRun(
-        cid, conclusion_for(report), requests, sum(len(b) for b in batches), data.get("html_url"), data
-    )
+    sent = 0
+    for attempt in range(1, WRITE_TRIES + 1):
+        try:
+            if existing is None:
+                existing = await calls.count(find_check_run(client, owner, repo, head_sha, body["name"]))
+            if existing is not None:
+                cid = int(existing["id"])
+                if (existing.get("output") or {}).get("annotations_count"):
+                    pending = await _missing(client, owner, repo, cid, pending, calls)
+                patch = {k: v for k, v in body.items() if k not in ("head_sha", "name")}
+                patch["output"] = output
+                data = await calls.count(client.update_check_run(owner, repo, cid, patch))
+            else:
+                first = pending[:ANNOTATIONS_PER_REQUEST]
+                create = {**body, "output": {**output, **({"annotations": first} if first else {})}}
+                data = await calls.count(client.create_check_run(owner, repo, create))
+                cid = int(data["id"])
+                pending, sent = pending[len(first) :], len(first)
+            break
+        except TransientGitHubError as exc:
+            if attempt == WRITE_TRIES:
+                raise
+            log.warn("check_run_write_retried", error=str(exc), attempt=attempt)
+            await pause(_retry_pause_s(attempt))
+    last = await _append(client, owner, repo, cid, output, pending, calls, pause)
+    sent += len(pending)
+    data = last or data
+    return PublishedCheckRun(cid, conclusion_for(report), calls.n, sent, data.get("html_url"), data)
+
+
+class _Calls:
+    """Counts the API calls of one publication (reported as `requests`)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    async def count(self, call: Awaitable[T]) -> T:
+        self.n += 1
+        return await call
+
+
+def _retry_pause_s(attempt: int) -> float:
+    cap = 2.0**attempt
+    return random.uniform(cap / 2, cap)
+
+
+async def _missing(
+    client: GitHubClient,
+    owner: str,
+    repo: str,
+    check_run_id: int,
+    annotations: list[dict[str, Any]],
+    calls: _Calls,
+) -> list[dict[str, Any]]:
+    present = {
+        _annotation_key(a)
+        for a in await calls.count(client.list_check_run_annotations(owner, repo, check_run_id))
+    }
+    return [a for a in annotations if _annotation_key(a) not in present]
+
+
+async def _append(
+    client: GitHubClient,
+    owner: str,
+    repo: str,
+    check_run_id: int,
+    output: dict[str, Any],
+    annotations: list[dict[str, Any]],
+    calls: _Calls,
+    pause: Callable[[float], Awaitable[None]],
+) -> dict[str, Any] | None:
+    """PATCHes `annotations` 50 at a time. GitHub appends annotations, so a PATCH whose answer was
+    lost is not simply repeated: the annotations are read back and only the missing ones re-sent."""
+    pending = list(annotations)
+    data: dict[str, Any] | None = None
+    attempt = 1
+    while pending:
+        batch = pending[:ANNOTATIONS_PER_REQUEST]
+        try:
+            data = await calls.count(
+                client.update_check_run(
+                    owner,
+                    repo,
+                    check_run_id,
+                    {
+                        "output": {
+                            "title": output["title"],
+                            "summary": output["summary"],
+                            "annotations": batch,
+                        }
+                    },
+                )
+            )
+            pending = pending[len(batch) :]
+        except TransientGitHubError as exc:
+            if attempt == WRITE_TRIES:
+                raise
+            log.warn("check_run_write_retried", error=str(exc), attempt=attempt)
+            await pause(_retry_pause_s(attempt))
+            attempt += 1
+            pending = await _missing(client, owner, repo, check_run_id, pending, calls)
+    return data
 
 
 async def _client(services: Services, repository: Repository) -> GitHubClient:
     return await services.github.client_for(repository.owner, repository.name, repository.installation_id)
+
+
+async def check_run_current(services: Services, repository: Repository, run: WorkflowRun) -> bool:
+    """Whether the head sha's check run was published after this run attempt's latest analysis.
+
+    A `runs:analyze` job that is retried after its analysis was stored (a check-run write failed)
+    skips the analysis but must still publish: this tells the two apart.
+    """
+    if run.analyzed_at is None or not run.head_sha:
+        return False
+    async with services.sessions() as session:
+        published_at = (
+            await session.execute(
+                select(CheckRunRecord.updated_at).where(
+                    CheckRunRecord.repository_id == repository.id, CheckRunRecord.head_sha == run.head_sha
+                )
+            )
+        ).scalar_one_or_none()
+    return published_at is not None and _aware(published_at) >= _aware(run.analyzed_at)
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 async def publish_run_check(

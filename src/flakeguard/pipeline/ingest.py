@@ -24,7 +24,13 @@ from flakeguard.jobs.payloads import AnalysisConfigPayload, RunsAnalyzeJob, Runs
 from flakeguard.junit import ArchiveLimits, MemberReport, ParseLimits, Refusal, iter_artifact
 from flakeguard.logging import get_logger
 from flakeguard.metrics import JUNIT_REFUSED, TEST_EXECUTIONS_STORED
-from flakeguard.pipeline.runs import artifacts_of_attempt, is_test_artifact, parse_time, run_info
+from flakeguard.pipeline.runs import (
+    artifacts_of_attempt,
+    is_test_artifact,
+    metadata_mismatches,
+    parse_time,
+    run_info,
+)
 from flakeguard.services import Services
 from flakeguard.store.repository import RunInfo, finish_run, record_run, store_executions, upsert_repository
 
@@ -107,6 +113,7 @@ async def ingest_run(services: Services, job: RunsIngestJob) -> IngestResult:
         run_for_attempt = run
     info = run_info(run_for_attempt, attempt)
     result = IngestResult(repository=ref.full_name, run_id=info.run_id, run_attempt=info.run_attempt)
+    kept = checked_metadata(job, run_for_attempt)
 
     patterns = [p.strip() for p in services.settings.artifact_name_patterns.split(",") if p.strip()]
     listed = await client.list_run_artifacts(ref.owner, ref.repo, job.workflow_run_id)
@@ -121,7 +128,7 @@ async def ingest_run(services: Services, job: RunsIngestJob) -> IngestResult:
         repository = await upsert_repository(
             session, ref.owner, ref.repo, installation_id=ref.installation_id
         )
-        run_row = await record_run(session, repository.id, info)
+        run_row = await record_run(session, repository.id, info, kept)
         for artifact in artifacts:
             if artifact.get("expired"):
                 result.artifacts_expired += 1
@@ -186,6 +193,17 @@ async def ingest_run(services: Services, job: RunsIngestJob) -> IngestResult:
         refused=len(result.refused),
     )
     return result
+
+
+def checked_metadata(job: RunsIngestJob, run: dict[str, Any]) -> dict[str, Any] | None:
+    """The job's `metadata` as sent, with the fields GitHub's run contradicts (GitHub's values win)."""
+    if job.metadata is None:
+        return None
+    sent = job.metadata.to_wire()
+    mismatches = metadata_mismatches(sent, run)
+    if mismatches:
+        log.warn("run_metadata_mismatch", fields=sorted(mismatches), mismatches=mismatches)
+    return {**sent, "mismatches": mismatches}
 
 
 def refuse(result: IngestResult, refusal: Refusal) -> None:

@@ -182,6 +182,7 @@ async def poll_repository(services: Services, job: PollingJob) -> dict[str, Any]
                 head_branch=run.get("head_branch"),
                 event=run.get("event"),
                 conclusion=run.get("conclusion"),
+                run_status=run.get("status"),
                 triggered_by="polling",
             ),
         )

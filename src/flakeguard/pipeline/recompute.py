@@ -10,7 +10,12 @@ Scopes:
 * `all`: every test case of the repository;
 * `test_pattern`: fnmatch globs (case-sensitive) matched against the test name and against its full key;
 * `class_pattern`: fnmatch globs matched against the classname;
-* `specific_tests`: test case ids or full keys (a key is tried first: keys can be all digits).
+* `specific_tests`: `patterns` are exact test names or full keys (the original's interface);
+  `testIds`, FlakeGuard's extra, are test case ids or full keys (a key is tried first: keys can be all
+  digits). Entries that name no test are reported (`unknownTests`), not an error.
+
+Options as the original: `recomputeScope.lookbackDays` (else `analysisConfig.lookbackDays`, else 30),
+`options.batchSize` (tests per transaction), `options.updateQuarantineStatus`.
 
 The run attempts of the lookback window and an exact memo of the analysis are shared by all batches
 (see `flakeguard.pipeline.scoring`).
@@ -23,7 +28,7 @@ import contextlib
 import fnmatch
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -34,6 +39,7 @@ from flakeguard.analysis import AnalysisConfig
 from flakeguard.config import Settings
 from flakeguard.jobs.errors import PermanentError
 from flakeguard.jobs.payloads import AnalysisConfigPayload, RecomputeScope, TestsRecomputeJob
+from flakeguard.logging import get_logger
 from flakeguard.pipeline.quarantine import resolve_tests
 from flakeguard.pipeline.scoring import (
     AnalysisMemo,
@@ -45,8 +51,9 @@ from flakeguard.pipeline.scoring import (
     score_tests,
 )
 from flakeguard.store.models import Repository, TestCase
-from flakeguard.store.repository import chunked, get_repository
+from flakeguard.store.repository import chunked, get_repository, key_hash
 
+log = get_logger("flakeguard.recompute")
 ProgressFn = Callable[[int, int], Awaitable[None]]
 PAGE = 10_000
 
@@ -66,10 +73,57 @@ def _compile(patterns: Sequence[str]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
 
 
+@dataclass(frozen=True, slots=True)
+class Selection:
+    ids: list[int]
+    unknown: list[str]  # entries of `patterns` / `testIds` that name no test of the repository
+
+
+async def tests_by_key_or_name(
+    session: AsyncSession, repository_id: int, refs: Sequence[str]
+) -> dict[str, set[int]]:
+    """For each reference that names tests, their ids: an exact test key, or an exact test name (a
+    name may be shared by tests of several classes: all of them)."""
+    found: dict[str, set[int]] = {}
+    hashes = {key_hash(ref): ref for ref in refs}
+    for part in chunked(sorted(hashes), 900):
+        rows = await session.execute(
+            select(TestCase.key_hash, TestCase.id).where(
+                TestCase.repository_id == repository_id, TestCase.key_hash.in_(part)
+            )
+        )
+        for digest, test_id in rows.all():
+            found.setdefault(hashes[digest], set()).add(int(test_id))
+    for part in chunked(sorted(set(refs)), 900):
+        rows = await session.execute(
+            select(TestCase.name, TestCase.id).where(
+                TestCase.repository_id == repository_id, TestCase.name.in_(part)
+            )
+        )
+        for name, test_id in rows.all():
+            found.setdefault(str(name), set()).add(int(test_id))
+    return found
+
+
+async def specific_tests(session: AsyncSession, repository_id: int, scope: RecomputeScope) -> Selection:
+    """`patterns` as exact test names or keys (the original), `testIds` as ids or keys (FlakeGuard's)."""
+    by_id = await resolve_tests(session, repository_id, scope.test_ids)
+    named = await tests_by_key_or_name(session, repository_id, scope.patterns)
+    ids = set(by_id.ids).union(*named.values())
+    unknown = [p for p in dict.fromkeys(scope.patterns) if p not in named] + by_id.unknown
+    return Selection(sorted(ids), unknown)
+
+
+async def select_scope(session: AsyncSession, repository_id: int, scope: RecomputeScope) -> Selection:
+    if scope.type == "specific_tests":
+        return await specific_tests(session, repository_id, scope)
+    return Selection(await select_tests(session, repository_id, scope), [])
+
+
 async def select_tests(session: AsyncSession, repository_id: int, scope: RecomputeScope) -> list[int]:
     """Ids of the repository's test cases in `scope`, ascending."""
     if scope.type == "specific_tests":
-        return sorted((await resolve_tests(session, repository_id, scope.test_ids)).ids)
+        return (await specific_tests(session, repository_id, scope)).ids
     if scope.type == "all":
         result = await session.execute(
             select(TestCase.id).where(TestCase.repository_id == repository_id).order_by(TestCase.id)
@@ -99,18 +153,21 @@ async def select_tests(session: AsyncSession, repository_id: int, scope: Recompu
 
 
 def recompute_config(services: Database, repository: Repository, job: TestsRecomputeJob) -> AnalysisConfig:
-    """The analysis settings: `analysisConfig` with the job's own `lookbackDays` when the job sets it."""
-    base = job.analysis_config or AnalysisConfigPayload()
-    if "lookback_days" in job.model_fields_set or job.analysis_config is None:
-        base = base.model_copy(update={"lookback_days": job.lookback_days})
+    """The analysis settings: `analysisConfig`, with `recomputeScope.lookbackDays` when the job sets it."""
+    base = (job.analysis_config or AnalysisConfigPayload()).model_copy(
+        update={"lookback_days": job.lookback_days}
+    )
     return analysis_config(services.settings, repository, base)
 
 
 def validate_scope(scope: RecomputeScope) -> None:
     if scope.type in ("test_pattern", "class_pattern") and not scope.patterns:
         raise PermanentError(f"recomputeScope.type {scope.type} needs recomputeScope.patterns")
-    if scope.type == "specific_tests" and not scope.test_ids:
-        raise PermanentError("recomputeScope.type specific_tests needs recomputeScope.testIds")
+    if scope.type == "specific_tests" and not (scope.patterns or scope.test_ids):
+        raise PermanentError(
+            "recomputeScope.type specific_tests needs recomputeScope.patterns (test names or keys) "
+            "or recomputeScope.testIds"
+        )
 
 
 @dataclass(slots=True)
@@ -119,6 +176,7 @@ class RecomputeResult:
     selected: int
     analyses_computed: int
     analyses_reused: int
+    unknown: list[str] = field(default_factory=list)
 
 
 async def recompute_detailed(
@@ -134,11 +192,12 @@ async def recompute_detailed(
         repository = await get_repository(session, job.repository.owner, job.repository.repo)
         if repository is None:
             raise PermanentError(f"unknown repository {job.repository.full_name}")
-        test_ids = await select_tests(session, repository.id, job.recompute_scope)
+        selection = await select_scope(session, repository.id, job.recompute_scope)
+    test_ids = selection.ids
+    if selection.unknown:
+        log.warn("recompute_unknown_tests", count=len(selection.unknown), first=selection.unknown[:5])
     config = recompute_config(services, repository, job)
-    update_quarantine = job.update_quarantine_status or bool(
-        job.analysis_config and job.analysis_config.update_quarantine_status
-    )
+    update_quarantine = job.update_quarantine_status
     memo = AnalysisMemo(config, now)
     runs = RunCache(repository.id, now - config.lookback)
     summary = ScoringSummary()
@@ -187,7 +246,7 @@ async def recompute_detailed(
                 pending.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pending
-    return RecomputeResult(summary, total, memo.misses, memo.hits)
+    return RecomputeResult(summary, total, memo.misses, memo.hits, selection.unknown)
 
 
 async def recompute(

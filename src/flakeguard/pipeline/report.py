@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Row, Select, case, func, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flakeguard.analysis import JSONObject, JSONValue, Status
@@ -107,10 +107,14 @@ def parse_statuses(value: str | None) -> set[str] | None:
     return statuses
 
 
-async def build_report(
-    session: AsyncSession, repository_id: int, statuses: Collection[str] | None = None
-) -> list[ReportRow]:
-    query = (
+STATUS = func.coalesce(FlakinessResult.status, Status.INSUFFICIENT_DATA.value)
+
+
+def report_select(repository_id: int, *, with_evidence: bool = True) -> Select[Any]:
+    """Every test of a repository with its latest analysis and quarantine state (unordered).
+    `with_evidence=False` selects no evidence: decoding every test's evidence JSON is a large part of
+    the cost of a big report, and the dashboard's list shows none."""
+    return (
         select(
             TestCase.id,
             TestCase.key,
@@ -124,7 +128,7 @@ async def build_report(
             FlakinessResult.score,
             FlakinessResult.status,
             FlakinessResult.confidence,
-            FlakinessResult.evidence,
+            FlakinessResult.evidence if with_evidence else null().label("evidence"),
             FlakinessResult.last_failure_at,
             FlakinessResult.impact,
             Quarantine.quarantined,
@@ -133,35 +137,66 @@ async def build_report(
         .outerjoin(Quarantine, Quarantine.test_case_id == TestCase.id)
         .where(TestCase.repository_id == repository_id)
     )
-    rows: list[ReportRow] = []
-    for r in (await session.execute(query)).all():
-        analysed = r.status is not None
-        status = r.status if analysed else Status.INSUFFICIENT_DATA.value
-        if statuses is not None and status not in statuses:
-            continue
-        rows.append(
-            ReportRow(
-                test_case_id=int(r.id),
-                key=r.key,
-                suite=r.suite,
-                classname=r.classname,
-                name=r.name,
-                file=r.file,
-                executions=int(r.executions or 0),
-                failures=int(r.failures or 0),
-                failure_rate=float(r.failure_rate or 0.0),
-                score=r.score,
-                status=status,
-                confidence=float(r.confidence or 0.0),
-                evidence=r.evidence if analysed else NOT_ANALYSED,
-                quarantined=bool(r.quarantined),
-                last_failure_at=r.last_failure_at,
-                impact=float(r.impact or 0.0),
-                analysed=analysed,
-            )
-        )
-    rows.sort(key=ReportRow.sort_key)
-    return rows
+
+
+def status_rank() -> ColumnElement[int]:
+    """STATUS_ORDER in SQL (never analysed counts as insufficient_data)."""
+    return case(STATUS_ORDER, value=STATUS, else_=9)
+
+
+def report_order(dialect: str) -> tuple[ColumnElement[Any], ...]:
+    """The report's order in SQL, the one place it is defined for queries (`ReportRow.sort_key` states
+    it in Python): impact desc, status, confidence desc, score desc (none = 0), then the key by code
+    point (PostgreSQL's "C" collation and SQLite's BINARY compare UTF-8 bytes, which is code point
+    order, as Python compares strings)."""
+    key: Any = TestCase.key.collate("C") if dialect == "postgresql" else TestCase.key
+    return (
+        func.coalesce(FlakinessResult.impact, 0.0).desc(),
+        status_rank(),
+        func.coalesce(FlakinessResult.confidence, 0.0).desc(),
+        func.coalesce(FlakinessResult.score, 0.0).desc(),
+        key,
+    )
+
+
+def report_row(r: Row[Any], *, with_evidence: bool = True) -> ReportRow:
+    analysed = r.status is not None
+    return ReportRow(
+        test_case_id=int(r.id),
+        key=r.key,
+        suite=r.suite,
+        classname=r.classname,
+        name=r.name,
+        file=r.file,
+        executions=int(r.executions or 0),
+        failures=int(r.failures or 0),
+        failure_rate=float(r.failure_rate or 0.0),
+        score=r.score,
+        status=r.status if analysed else Status.INSUFFICIENT_DATA.value,
+        confidence=float(r.confidence or 0.0),
+        evidence=(r.evidence if analysed else NOT_ANALYSED) if with_evidence else None,
+        quarantined=bool(r.quarantined),
+        last_failure_at=r.last_failure_at,
+        impact=float(r.impact or 0.0),
+        analysed=analysed,
+    )
+
+
+async def build_report(
+    session: AsyncSession,
+    repository_id: int,
+    statuses: Collection[str] | None = None,
+    *,
+    with_evidence: bool = True,
+) -> list[ReportRow]:
+    """Every test of the repository (or those with one of `statuses`), in the report's order."""
+    query = report_select(repository_id, with_evidence=with_evidence)
+    if statuses is not None:
+        query = query.where(STATUS.in_(sorted(statuses)))
+    query = query.order_by(*report_order(session.bind.dialect.name))
+    # Core rows: the ORM's per-row processing adds nothing for plain columns.
+    result = await (await session.connection()).execute(query)
+    return [report_row(r, with_evidence=with_evidence) for r in result]
 
 
 def report_json(repository: str, rows: Sequence[ReportRow], generated_at: datetime) -> dict[str, Any]:

@@ -67,3 +67,22 @@ def artifacts_of_attempt(
         return created >= attempt_started and (next_attempt_started is None or created < next_attempt_started)
 
     return [a for a in artifacts if made_during_attempt(a)]
+
+
+# The producer's `metadata` field -> GitHub's workflow-run field it must agree with.
+METADATA_CHECKED = {
+    "runStatus": "status",
+    "conclusion": "conclusion",
+    "headSha": "head_sha",
+    "headBranch": "head_branch",
+    "event": "event",
+}
+
+
+def metadata_mismatches(sent: dict[str, Any], run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The fields of a producer's run `metadata` (wire names) that GitHub's run contradicts."""
+    return {
+        name: {"sent": sent[name], "github": run.get(field)}
+        for name, field in METADATA_CHECKED.items()
+        if sent.get(name) is not None and sent[name] != run.get(field)
+    }

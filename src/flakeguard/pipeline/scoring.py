@@ -55,6 +55,7 @@ from flakeguard.analysis import (
 )
 from flakeguard.config import Settings
 from flakeguard.jobs.payloads import AnalysisConfigPayload
+from flakeguard.metrics import tests_scored
 from flakeguard.model import Outcome
 from flakeguard.pipeline.quarantine import lock_quarantine_rows
 from flakeguard.store.models import (
@@ -335,13 +336,15 @@ class _Computed:
 
 @dataclass(slots=True)
 class AnalysisMemo:
-    """Exact cache of `analyze_test` for one (config, now): identical histories are analysed once."""
+    """Exact cache of `analyze_test` for one (config, now): identical histories are analysed once.
+    With `reuse=False` (a forced re-analysis) every test is analysed on its own."""
 
     config: AnalysisConfig
     now: datetime
     entries: dict[tuple[bytes | tuple[int, ...], str | None, bool], _Computed] = field(default_factory=dict)
     hits: int = 0
     misses: int = 0
+    reuse: bool = True
 
     def analyse(self, history: TestHistory | None, prior: _Prior | None, runs: RunCache) -> _Computed:
         """The analysis of one test; `runs` must hold the history's run attempts (`ensure_histories`)."""
@@ -350,7 +353,7 @@ class AnalysisMemo:
             prior.status if prior else None,
             prior.statistically_flaky if prior else False,
         )
-        cached = self.entries.get(key)
+        cached = self.entries.get(key) if self.reuse else None
         if cached is not None:
             self.hits += 1
             return cached
@@ -369,7 +372,8 @@ class AnalysisMemo:
             {"reason": verdict.reason, "items": verdict.evidence_json()}, separators=(",", ":")
         )
         computed = _Computed(analysis, evidence)
-        self.entries[key] = computed
+        if self.reuse:
+            self.entries[key] = computed
         return computed
 
 
@@ -558,12 +562,15 @@ async def score_tests(
     priors = await _load_priors(session, test_ids)
     quarantine = await lock_quarantine_rows(session, repository.id, test_ids) if update_quarantine else {}
     rows: list[tuple[Any, ...]] = []
+    scores: list[float] = []
     by_status = summary.by_status
     for test_id in test_ids:
         history = histories.get(test_id)
         prior = priors.get(test_id)
         computed = memo.analyse(history, prior, runs)
         verdict = computed.analysis.verdict
+        if computed.analysis.score is not None:
+            scores.append(computed.analysis.score.score)
         remembered = prior.last_flaky_evidence_at if prior is not None else None
         last_evidence = verdict.last_flaky_evidence_at
         if remembered is not None and (last_evidence is None or remembered > last_evidence):
@@ -582,6 +589,7 @@ async def score_tests(
                 summary.released += 1
     summary.tests = len(test_ids)
     await _write_results(session, repository.id, config, now, rows)
+    tests_scored(len(test_ids), by_status.get(Status.FLAKY.value, 0), scores)
     if update_quarantine:
         await session.flush()
     return summary

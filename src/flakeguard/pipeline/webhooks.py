@@ -99,6 +99,7 @@ async def _workflow_run(services: Services, payload: dict[str, Any], delivery_id
             head_branch=run.head_branch,
             event=run.event,
             conclusion=run.conclusion,
+            run_status="completed",
             triggered_by="webhook",
             delivery_id=delivery_id,
         ),

@@ -1,4 +1,4 @@
-"""The HTTP apps: the API app (health, queues, webhooks, quarantine) and the metrics app."""
+"""The HTTP apps: the API app (health, queues, webhooks, quarantine, the dashboard) and the metrics app."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import time
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from flakeguard import __version__
-from flakeguard.metrics import QUEUE_DEPTH, REGISTRY
+from flakeguard.metrics import REGISTRY
 from flakeguard.server import health, quarantine, queues, webhooks
 from flakeguard.services import Services
+from flakeguard.web import install as install_dashboard
 
 if TYPE_CHECKING:
     from flakeguard.workers.host import WorkerHost
@@ -31,22 +32,21 @@ def create_api_app(
     app.state.started_at = time.time()
     app.include_router(health.router)
     app.include_router(queues.router)
+    app.include_router(queues.original_router)
     app.include_router(webhooks.router)
     app.include_router(quarantine.router)
+    install_dashboard(app)  # the web dashboard at / (flakeguard.web)
     return app
 
 
 def create_metrics_app(services: Services) -> FastAPI:
+    """`/metrics`: renders the registry only (queue and process gauges come from the background
+    sampler), as OpenMetrics when the scraper's Accept header asks for it, else Prometheus text."""
     app = FastAPI(title="FlakeGuard metrics", openapi_url=None, docs_url=None, redoc_url=None)
 
     @app.get("/metrics")
-    async def metrics(request: Request) -> Response:
-        try:
-            for queue, counts in (await services.producer.counts()).items():
-                for state, value in counts.items():
-                    QUEUE_DEPTH.labels(queue, state).set(value)
-        except Exception:  # a scrape must not fail because Redis is down; health reports that
-            pass
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    def metrics(request: Request) -> Response:
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(REGISTRY), headers={"Content-Type": content_type})
 
     return app

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from flakeguard.github.webhooks import SIGNATURE_HEADER, verify_signature
-from flakeguard.logging import get_logger
+from flakeguard.logging import bind_correlation_id, get_logger
 from flakeguard.metrics import WEBHOOK_DELIVERIES
 from flakeguard.pipeline.webhooks import KNOWN_EVENTS, BadDelivery, handle_delivery
 from flakeguard.services import Services
@@ -37,6 +37,7 @@ router = APIRouter(tags=["webhooks"])
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub does not deliver larger payloads
 DELIVERY_TTL_S = 24 * 3600
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+
 
 class _TooLarge(Exception):
     pass
@@ -112,6 +113,8 @@ async def github_webhook(request: Request) -> JSONResponse:
     event_header = request.headers.get("x-github-event")
     event = event_header if event_header in KNOWN_EVENTS else "other"
     delivery_id = request.headers.get("x-github-delivery") or None
+    # The delivery is where this work enters: its id is the correlation id of every job it causes.
+    bind_correlation_id(delivery_id[:64] if delivery_id else None)
     try:
         payload = _payload(body, request.headers.get("content-type", "application/json"))
     except (ValueError, UnicodeDecodeError):

@@ -109,6 +109,10 @@ class WorkflowRun(Base):
     executions_total: Mapped[int] = mapped_column(Integer, default=0)
     files_refused: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str] = mapped_column(String(32), default="ingested")
+    # The `metadata` a producer sent with the ingest job, as sent, with `mismatches`: the fields where
+    # GitHub's run says otherwise (GitHub's values are the ones in the columns above).
+    producer_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    analyzed_at: Mapped[datetime | None] = mapped_column()
 
 
 class TestCase(Base):

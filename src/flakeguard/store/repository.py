@@ -111,8 +111,14 @@ async def get_repository(session: AsyncSession, owner: str, name: str) -> Reposi
     return result.scalar_one_or_none()
 
 
-async def record_run(session: AsyncSession, repository_id: int, run: RunInfo) -> int:
-    """The workflow_runs row id of this run attempt, created if new, refreshed if known."""
+async def record_run(
+    session: AsyncSession,
+    repository_id: int,
+    run: RunInfo,
+    producer_metadata: dict[str, Any] | None = None,
+) -> int:
+    """The workflow_runs row id of this run attempt, created if new, refreshed if known. The metadata
+    a producer sent with the job is kept as sent (the latest ingest's)."""
     values: dict[str, Any] = dict(
         repository_id=repository_id,
         run_id=run.run_id,
@@ -130,6 +136,7 @@ async def record_run(session: AsyncSession, repository_id: int, run: RunInfo) ->
         executions_total=0,
         files_refused=0,
         outcome="ingesting",
+        producer_metadata=producer_metadata,
     )
     stmt = insert_for(session, WorkflowRun.__table__).values(**values)
     stmt = stmt.on_conflict_do_nothing(index_elements=["repository_id", "run_id", "run_attempt"])
@@ -146,7 +153,13 @@ async def record_run(session: AsyncSession, repository_id: int, run: RunInfo) ->
     await session.execute(
         update(WorkflowRun)
         .where(WorkflowRun.id == row_id)
-        .values(conclusion=run.conclusion, branch=run.branch, event=run.event, ingested_at=utcnow())
+        .values(
+            conclusion=run.conclusion,
+            branch=run.branch,
+            event=run.event,
+            ingested_at=utcnow(),
+            **({"producer_metadata": producer_metadata} if producer_metadata is not None else {}),
+        )
     )
     return int(row_id)
 

@@ -34,7 +34,7 @@ class SuiteSpec:
 
 
 def _case_xml(case: CaseSpec) -> str:
-    attrs = f"classname={quoteattr(case.classname)} name={quoteattr(case.name)} time=\"{case.time_s:.3f}\""
+    attrs = f'classname={quoteattr(case.classname)} name={quoteattr(case.name)} time="{case.time_s:.3f}"'
     if case.file is not None:
         attrs += f" file={quoteattr(case.file)}"
     if case.line is not None:
@@ -43,14 +43,14 @@ def _case_xml(case: CaseSpec) -> str:
     msg = quoteattr(case.message)
     details = case.details.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     if case.outcome is Outcome.FAILED:
-        body = f"<failure message={msg} type=\"AssertionError\">{details}</failure>"
+        body = f'<failure message={msg} type="AssertionError">{details}</failure>'
     elif case.outcome is Outcome.ERROR:
-        body = f"<error message={msg} type=\"RuntimeError\">{details}</error>"
+        body = f'<error message={msg} type="RuntimeError">{details}</error>'
     elif case.outcome is Outcome.SKIPPED:
         body = "<skipped/>"
     for _ in range(case.flaky_failures):
         body += (
-            f"<flakyFailure message={msg} type=\"AssertionError\">"
+            f'<flakyFailure message={msg} type="AssertionError">'
             f"<stackTrace>{details}</stackTrace></flakyFailure>"
         )
     return f"    <testcase {attrs}>{body}</testcase>\n" if body else f"    <testcase {attrs}/>\n"
@@ -64,8 +64,8 @@ def junit_xml(suites: Iterable[SuiteSpec]) -> bytes:
         errors = sum(c.outcome is Outcome.ERROR for c in suite.cases)
         skipped = sum(c.outcome is Outcome.SKIPPED for c in suite.cases)
         parts.append(
-            f"  <testsuite name={quoteattr(suite.name)} tests=\"{len(suite.cases)}\" failures=\"{failures}\""
-            f" errors=\"{errors}\" skipped=\"{skipped}\">\n"
+            f'  <testsuite name={quoteattr(suite.name)} tests="{len(suite.cases)}" failures="{failures}"'
+            f' errors="{errors}" skipped="{skipped}">\n'
         )
         parts.extend(_case_xml(c) for c in suite.cases)
         parts.append("  </testsuite>\n")
@@ -103,8 +103,14 @@ def _trace(rng_value: int, depth: int = 64) -> str:
     )
 
 
-def write_large_report(out: io.RawIOBase | io.BufferedIOBase | typing.BinaryIO, cases: int, *,
-                       failure_rate: float = 0.05, cases_per_suite: int = 250, seed: int = 1) -> int:
+def write_large_report(
+    out: io.RawIOBase | io.BufferedIOBase | typing.BinaryIO,
+    cases: int,
+    *,
+    failure_rate: float = 0.05,
+    cases_per_suite: int = 250,
+    seed: int = 1,
+) -> int:
     """Stream a realistic Surefire-style report with `cases` testcases to `out`; the bytes written.
 
     Names look like real Java/Kotlin suites (package.Class / method[param]), `failure_rate` of the
@@ -177,13 +183,33 @@ def _zip_entry(
     """(local header + data, central directory record) for one member; sizes as given (may lie)."""
     import struct
 
-    local = struct.pack(
-        "<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0, crc, len(data), size, len(name), 0
-    ) + name
-    central = struct.pack(
-        "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc, len(data), size, len(name), 0, 0, 0, 0,
-        0, offset,
-    ) + name
+    local = (
+        struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0, crc, len(data), size, len(name), 0)
+        + name
+    )
+    central = (
+        struct.pack(
+            "<4s6H3L5H2L",
+            b"PK\x01\x02",
+            20,
+            20,
+            0,
+            method,
+            0,
+            0,
+            crc,
+            len(data),
+            size,
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
+        )
+        + name
+    )
     return local + data, central
 
 

@@ -25,11 +25,12 @@ from flakeguard.pipeline.checks import (
     QUARANTINE_JOB_NAME,
     QuarantineActionJob,
     apply_quarantine_action,
+    check_run_current,
     publish_run_check,
 )
 from flakeguard.pipeline.ingest import ingest_run
 from flakeguard.pipeline.polling import run_polling_job
-from flakeguard.pipeline.recompute import recompute
+from flakeguard.pipeline.recompute import recompute_detailed
 from flakeguard.services import Services
 from flakeguard.workers.context import Handler, JobContext
 
@@ -64,8 +65,12 @@ async def handle_analyze(ctx: JobContext) -> dict[str, Any]:
         return await apply_quarantine_action(ctx.services, action)
     job = parse_payload(RunsAnalyzeJob, ctx.data)
     analyzed = await analyze_run(ctx.services, job)
+    skipped = {"skipped": "analysed since its last ingest (see forceRecompute)"} if analyzed.skipped else {}
+    if analyzed.skipped and await check_run_current(ctx.services, analyzed.repository, analyzed.run):
+        return run_result(analyzed, skipped)
+    # Not skipped, or analysed by an earlier attempt of this job whose check-run write failed.
     check = await publish_run_check(ctx.services, analyzed.repository, analyzed.run, priority=job.priority)
-    return run_result(analyzed, {"checkRun": check})
+    return run_result(analyzed, {**skipped, "checkRun": check})
 
 
 async def handle_recompute(ctx: JobContext) -> dict[str, Any]:
@@ -76,8 +81,17 @@ async def handle_recompute(ctx: JobContext) -> dict[str, Any]:
             {"done": done, "total": total, "percent": round(100 * done / total, 1) if total else 100}
         )
 
-    summary = await recompute(ctx.services, job, progress=progress)
-    return {"repository": job.repository.full_name, "scope": job.recompute_scope.type, **summary.as_dict()}
+    result = await recompute_detailed(ctx.services, job, progress=progress)
+    return {
+        "repository": job.repository.full_name,
+        "scope": job.recompute_scope.type,
+        "lookbackDays": job.lookback_days,
+        "batchSize": job.batch_size,
+        "updateQuarantineStatus": job.update_quarantine_status,
+        "selected": result.selected,
+        "unknownTests": result.unknown[:100],
+        **result.summary.as_dict(),
+    }
 
 
 async def handle_polling(ctx: JobContext) -> dict[str, Any]:

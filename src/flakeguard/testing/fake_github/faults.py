@@ -1,9 +1,10 @@
 """Fault injection: `FakeGitHub.inject(pattern, fault, times=N)` makes matching requests fail.
 
 Faults: any status (`"500"`, `"502"`, …), `slow` (answer after a delay), `reset` (TCP RST, no
-answer), `primary_limit` / `secondary_limit` (GitHub's 403/429 with its headers and messages,
-API-NOTES §5), `expired_token` (401), `expired_artifact` (410), `truncated_zip` (the next download
-of that artifact is cut, with a consistent Content-Length).
+answer), `lost_response` (the request is carried out, the client gets a 5xx instead of the answer),
+`primary_limit` / `secondary_limit` (GitHub's 403/429 with its headers and messages, API-NOTES §5),
+`expired_token` (401), `expired_artifact` (410), `truncated_zip` (the next download of that artifact
+is cut, with a consistent Content-Length).
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ class Fault:
         return cls("reset")
 
     @classmethod
+    def lost_response(cls, status: int = 502) -> Fault:
+        """The request is carried out, but the client gets `status` instead of the answer (a gateway
+        timing out after GitHub did the work): a retried write must not do it twice."""
+        return cls("lost_response", status=status)
+
+    @classmethod
     def primary_limit(cls, status: int = 403, reset_in: int = 60) -> Fault:
         return cls("primary_limit", status=status, reset_in=reset_in)
 
@@ -82,7 +89,7 @@ class Fault:
     @property
     def answers(self) -> bool:
         """Whether the fault is itself the answer (else it delays, cuts or resets the real one)."""
-        return self.kind not in ("slow", "reset", "truncated_zip")
+        return self.kind not in ("slow", "reset", "truncated_zip", "lost_response")
 
 
 @dataclass

@@ -251,6 +251,28 @@ def get_check_run(ctx: Context, req: ApiRequest) -> Reply:
         return Reply(200, ctx.render.check_run(record), etag=True)
 
 
+def list_check_runs_for_ref(ctx: Context, req: ApiRequest) -> Reply:
+    """`checks/list-for-ref` for a commit sha, newest first; `check_name`, and `filter` as GitHub
+    applies it (`latest`, the default: the newest run of each name; `all`)."""
+    repo = _repo(ctx, req)
+    wanted = req.query.get("filter", "latest")
+    if wanted not in ("latest", "all"):
+        raise ApiError(422, "Validation Failed")
+    name = req.query.get("check_name")
+    with ctx.state.lock:
+        runs = [
+            c
+            for c in ctx.state.check_runs.values()
+            if (c.owner, c.repo, c.head_sha) == (repo.owner, repo.name, req.params["ref"])
+            and (name is None or c.name == name)
+        ]
+    runs.sort(key=lambda c: c.id, reverse=True)
+    if wanted == "latest":
+        runs = list({c.name: c for c in reversed(runs)}.values())[::-1]
+    page, link = _listing(ctx, req, runs, ctx.render.check_run)
+    return Reply(200, {"total_count": len(runs), "check_runs": page}, link)
+
+
 def list_check_run_annotations(ctx: Context, req: ApiRequest) -> Reply:
     record = _check_run(ctx, req)
     with ctx.state.lock:
@@ -293,4 +315,5 @@ ROUTES: tuple[Route, ...] = (
         "token",
         list_check_run_annotations,
     ),
+    Route("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", "token", list_check_runs_for_ref),
 )

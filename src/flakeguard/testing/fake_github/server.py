@@ -111,7 +111,11 @@ class ApiHandler(_Handler):
             return
         if fault is not None and self._disrupt(fault, _ARTIFACT_IN_PATH.search(split.path)):
             return
-        self._answer(wiring.api.handle(self.command, self.path, headers, body))
+        response = wiring.api.handle(self.command, self.path, headers, body)
+        if fault is not None and fault.kind == "lost_response":  # done, but the answer never arrives
+            status, hdrs, payload = fault_answer(Fault.server_error(fault.status), None, wiring.rate_limit)
+            response = Response(status, hdrs, payload, template)
+        self._answer(response)
 
     def _answer(self, response: Response) -> None:
         path = urlsplit(self.path).path
