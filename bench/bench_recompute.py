@@ -21,6 +21,12 @@ Reported (best of `--repeat`, warm cache):
 
 It also checks that the later recomputes (same `now`) leave every stored result row as the first one
 wrote it: a second recompute is a fixed point.
+
+`--analysis-only` needs no database: it builds the same histories in memory (as `pipeline.scoring`
+decodes them) and times `analyze_test` over every test's history, no memo, best of `--repeat`, in CPU
+seconds of the process (steadier than wall time on a shared machine). That
+is the analysis core's own cost per history, the figure to compare before and after a change to
+`flakeguard.analysis` (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -41,11 +47,22 @@ import asyncpg
 from _common import machine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from flakeguard.analysis import AnalysisConfig, analyze_test
 from flakeguard.config import Settings
 from flakeguard.jobs.payloads import TestsRecomputeJob
+from flakeguard.model import Outcome
 from flakeguard.pipeline import recompute as recompute_module
 from flakeguard.pipeline.recompute import recompute_detailed
-from flakeguard.pipeline.scoring import AnalysisMemo, RunCache, TestHistory, _Computed, _Prior
+from flakeguard.pipeline.scoring import (
+    AnalysisMemo,
+    RunCache,
+    RunContext,
+    TestHistory,
+    _Computed,
+    _Prior,
+    encode,
+    observations_of,
+)
 from flakeguard.store.db import create_engine, session_factory
 from flakeguard.store.migrate import upgrade
 
@@ -261,6 +278,45 @@ async def run_recompute(url: str, *, memo: bool, batch_size: int) -> tuple[float
     return elapsed, result
 
 
+def analysis_only(tests: int, runs: int, repeat: int) -> None:
+    """Time `analyze_test` over every generated history, in memory (no database, no memo)."""
+    run_rows, _, executions = generate(tests, runs)
+    failing: dict[int, set[int]] = {}
+    seen: dict[int, set[int]] = {}
+    codes: dict[int, list[int]] = {}
+    for rid, test, _source, ordinal, outcome in executions:
+        seen.setdefault(rid, set()).add(test)
+        if outcome in ("failed", "error"):
+            failing.setdefault(rid, set()).add(test)
+        codes.setdefault(test, []).append(encode(rid, ordinal, Outcome(outcome)))
+    contexts = {
+        row[0]: RunContext(
+            started_at=row[9],
+            head_sha=row[4],
+            branch=row[5],
+            run_id=row[2],
+            run_attempt=row[3],
+            failure_share=len(failing.get(row[0], ())) / max(1, len(seen.get(row[0], ()))),
+        )
+        for row in run_rows
+    }
+    cache: dict[int, Any] = {}
+    histories = [observations_of(sorted(c), contexts, cache) for c in codes.values()]
+    config = AnalysisConfig()
+    timings = []
+    for _ in range(repeat):
+        # CPU time of this process: on a shared machine, wall time mostly measures the neighbours
+        started = time.process_time()
+        for observations in histories:
+            analyze_test(observations, config, None, NOW)
+        timings.append(time.process_time() - started)
+    best = min(timings)
+    n = sum(len(h) for h in histories)
+    print(f"machine: {machine()}")
+    print(f"analyze_test over {len(histories):,} histories ({n:,} executions), no memo, best of {repeat}:")
+    print(f"  {best:.3f} s CPU, {best / len(histories) * 1e6:.1f} µs per history")
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=20_000)
@@ -269,7 +325,13 @@ async def main() -> int:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--profile", action="store_true", help="cProfile one recompute (top 25 by cumtime)")
     parser.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
+    parser.add_argument(
+        "--analysis-only", action="store_true", help="time analyze_test in memory, no database"
+    )
     args = parser.parse_args()
+    if args.analysis_only:
+        analysis_only(args.tests, args.runs, args.repeat)
+        return 0
 
     name = f"flakeguard_bench_{os.getpid()}"
     admin = await asyncpg.connect(ADMIN_URL)

@@ -231,8 +231,13 @@ def test_statistical_activation_at_ten_percent_of_protected_commits() -> None:
     }
 
 
+# The statistics rule on its own (the commit-order rule, tested in test_analysis_episodes.py, would
+# also call some of these histories flaky: two separate failures that recovered are its evidence).
+RATE_ONLY = {"commit_order_evidence": False}
+
+
 def test_statistics_need_a_minimum_sample() -> None:
-    assert verdict_of(line("PPPPFPPPF")).status is Status.HEALTHY  # 2 of 9 commits: too few commits
+    assert verdict_of(line("PPPPFPPPF"), **RATE_ONLY).status is Status.HEALTHY  # 2 of 9 commits: too few
     assert verdict_of(line("PPPPPPPPPF")).status is Status.HEALTHY  # 1 of 10: one event is no rate
 
 
@@ -246,13 +251,13 @@ def test_statistics_only_look_at_protected_branches() -> None:
 def test_hysteresis_holds_between_the_thresholds_and_clears_below_resolution() -> None:
     flaky = PreviousState(Status.FLAKY, statistically_flaky=True)
     # 2 failed of 30 commits = 6.7 %: below activation (10 %) but above resolution (5 %)
-    assert verdict_of(statistical_history(10)).status is Status.HEALTHY
-    held = verdict_of(statistical_history(10), previous=flaky)
+    assert verdict_of(statistical_history(10), **RATE_ONLY).status is Status.HEALTHY
+    held = verdict_of(statistical_history(10), previous=flaky, **RATE_ONLY)
     assert held.status is Status.FLAKY
     assert held.evidence[0].to_json()["held_by_hysteresis"] is True
     assert held.statistically_flaky
     # 2 failed of 41 commits = 4.9 %: cleared
-    cleared = verdict_of(statistical_history(21), previous=flaky)
+    cleared = verdict_of(statistical_history(21), previous=flaky, **RATE_ONLY)
     assert cleared.status is Status.HEALTHY
     assert not cleared.statistically_flaky
 

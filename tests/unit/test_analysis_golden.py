@@ -1,11 +1,19 @@
 """The analysis core against frozen outputs: `analyze_test` must give exactly the same results (every
-field, every float bit, every evidence item) as the implementation it replaced.
+field, every float bit, every evidence item) as the implementation that produced the digests.
 
-The digests below were produced by the straightforward implementation of commit 905a438 (before the
-single-pass rewrite of `flakeguard.analysis`) on seeded CI simulator histories: two configurations,
-checkpoints after several runs with the previous verdict carried over (hysteresis), some failures
-turned into errors, observations in shuffled order. A change that alters any result fails here; if a
-change is *meant* to alter results, regenerate with `_digests()` and say so in the commit.
+Seeded CI simulator histories: two configurations, checkpoints after several runs with the previous
+verdict carried over (hysteresis), some failures turned into errors, observations in shuffled order.
+Two digests per checkpoint:
+
+* `SCORES` — the counts, the original score (every component) and the impact. Produced by the
+  straightforward implementation of commit 905a438 and unchanged since: the original score is kept
+  bit for bit whatever the status rules do.
+* `VERDICTS` — the status, confidence, reason and evidence. Regenerated when the status rules changed
+  on purpose (issue 12: failure episodes in commit order, tests that never passed, contexts), from
+  the implementation of that commit; see its message.
+
+A change that alters any result fails here; if a change is *meant* to alter verdicts, regenerate
+`VERDICTS` with `python tests/unit/test_analysis_golden.py` and say so in the commit.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ CONFIGS = {
 }
 
 
-def _canonical(analysis: TestAnalysis) -> str:
+def _canonical_score(analysis: TestAnalysis) -> str:
     return json.dumps(
         {
             "executions": analysis.executions,
@@ -51,11 +59,14 @@ def _canonical(analysis: TestAnalysis) -> str:
             "failure_rate": analysis.failure_rate,
             "last_failure_at": analysis.last_failure_at.isoformat() if analysis.last_failure_at else None,
             "score": analysis.score.to_json() if analysis.score is not None else None,
-            "verdict": analysis.verdict.to_json(),
             "impact": analysis.impact,
         },
         sort_keys=True,
     )
+
+
+def _canonical_verdict(analysis: TestAnalysis) -> str:
+    return json.dumps(analysis.verdict.to_json(), sort_keys=True)
 
 
 def _with_errors(observations: list[Observation]) -> list[Observation]:
@@ -66,62 +77,105 @@ def _with_errors(observations: list[Observation]) -> list[Observation]:
     ]
 
 
-def _digests(simulation: str, config_name: str) -> dict[int, str]:
+def _digests(simulation: str, config_name: str) -> tuple[dict[int, str], dict[int, str]]:
+    """(score digests, verdict digests) per checkpoint."""
     sim = simulate(SIMULATIONS[simulation])
     config = CONFIGS[config_name]
     rng = random.Random(f"{simulation}/{config_name}")
     previous: dict[str, PreviousState | None] = {t.name: None for t in sim.tests}
-    digests: dict[int, str] = {}
+    scores: dict[int, str] = {}
+    verdicts: dict[int, str] = {}
     for runs in CHECKPOINTS:
         now = sim.now_after(runs)
-        digest = hashlib.sha256()
+        score_digest, verdict_digest = hashlib.sha256(), hashlib.sha256()
         for test, observations in sim.observations_until(runs):
             observations = _with_errors(observations)
             rng.shuffle(observations)
             analysis = analyze_test(observations, config, previous[test.name], now)
             previous[test.name] = analysis.verdict.to_previous()
-            digest.update(f"{test.name}\n{_canonical(analysis)}\n".encode())
-        digests[runs] = digest.hexdigest()[:32]
-    return digests
+            score_digest.update(f"{test.name}\n{_canonical_score(analysis)}\n".encode())
+            verdict_digest.update(f"{test.name}\n{_canonical_verdict(analysis)}\n".encode())
+        scores[runs] = score_digest.hexdigest()[:32]
+        verdicts[runs] = verdict_digest.hexdigest()[:32]
+    return scores, verdicts
 
 
-GOLDEN: dict[tuple[str, str], dict[int, str]] = {
+SCORES: dict[tuple[str, str], dict[int, str]] = {
     ("seed 11", "default"): {
-        3: "bd09403e079849b01281a8ed12a48c17",
-        8: "b60a009c8e0a6ae0e6b7ccec175069c5",
-        15: "60c8670c52b296734ece20ae6242945d",
-        25: "8d2b3f78d2a31bad4e269af7bf52e671",
-        40: "d8748c41f99d3551db45c22217d40ce9",
+        3: "e73a18c437772f20558e162b8a858c18",
+        8: "2bf4cf12f8a8de9391594b254dc42254",
+        15: "686283af2ebbe4b486bd3f5090c3f236",
+        25: "859146b4b3f09fa70037e14ae702a157",
+        40: "f82175b914f6af26003796f7714171be",
     },
     ("seed 11", "variant"): {
-        3: "725c102c9c46ff78b84a1241b93c133d",
-        8: "b60a009c8e0a6ae0e6b7ccec175069c5",
-        15: "815017ac3b4d961ffb5880d108ed265d",
-        25: "74863cd7a50db08328fdafc8ec50e23a",
-        40: "87be94b431aaa4db81cc54fcf39e1062",
+        3: "e80b98fe13b7d6ae91885d7fbeb49857",
+        8: "2bf4cf12f8a8de9391594b254dc42254",
+        15: "95fbce3a2ca23ed0e907f5aeac7717da",
+        25: "de97bcf8bb9652a18b977ab8f3d91b83",
+        40: "6107d6bdc8940c56abf4607b0fa145af",
     },
     ("seed 12", "default"): {
-        3: "461d51820face3c56defcadeeafebaff",
-        8: "250733c769fa8550fe58f99d93f7bdf8",
-        15: "d3248d7c7a460f8592dff4d78524bd66",
-        25: "441f46e542756ceb056b15fff1ab4af9",
-        40: "b7eaea115afa4e2cfa1616718de8ce81",
+        3: "6fbb3d76a24c35ac6f8795dca8189a9e",
+        8: "11cadc706bf29b7c9ae29d60baf3363e",
+        15: "6be3e171975019585458b499b2537d06",
+        25: "a0ae6932efbd083aec9bb4a1f69407e7",
+        40: "0e02b0419bc5961df45c228dbd612189",
     },
     ("seed 12", "variant"): {
-        3: "dd0d68644c5ddf912e1aa35625207b2c",
-        8: "55b76844f2928e3eaf51505d7782d159",
-        15: "610070f675c5ae815f0c5e3f19f57c46",
-        25: "b5c551c2019927605a2eb0ae918cafe2",
-        40: "3371fd3622d5094f3c65dc2e0805a2df",
+        3: "7a745b3afd42dc0bbe93b14943a3ff5f",
+        8: "11cadc706bf29b7c9ae29d60baf3363e",
+        15: "0b07b76c843e2d97dfda81d7d472f9f3",
+        25: "1c4a62c6d46d39e3504e1c65f5d3c803",
+        40: "7a265154e7fbfda238f97b1882fc2be3",
+    },
+}
+VERDICTS: dict[tuple[str, str], dict[int, str]] = {
+    ("seed 11", "default"): {
+        3: "d81c4264d7bd493ded4070138a5c2505",
+        8: "4e71a59c7962b2dc687a1a8a71d9280d",
+        15: "4fd8dc7fc983a8b5e11ad9a8f0c75d7b",
+        25: "e6764224c1d319fec84030be3c13f6d5",
+        40: "cf6ce2eb2cba99e32a173f9b6a3a754b",
+    },
+    ("seed 11", "variant"): {
+        3: "6e2e0509e4a58e01a0cc60c9da4ebc80",
+        8: "4e71a59c7962b2dc687a1a8a71d9280d",
+        15: "4ca138d441aaf5fbbdbeef59fe04f114",
+        25: "846f3961175baed7ebe5b004fb1a5a8f",
+        40: "aca05ff2d747d4826b8d9cda4cab0be3",
+    },
+    ("seed 12", "default"): {
+        3: "81d6422776fd6c79e440a7f8056c57ed",
+        8: "3d3cd666fb78e281055185db6f783ae5",
+        15: "c7d3fde98ca9c512713d4a08a8e668b9",
+        25: "dcd3ef0cd6def5cb921222bac24080d3",
+        40: "64e057641e55012b86e236bcac456e5f",
+    },
+    ("seed 12", "variant"): {
+        3: "884a334905a9a2d952b5e2a7f924b86b",
+        8: "e54901ac3a2f25c48e1baf6afcf9d2cd",
+        15: "fcf6600013665168cbc72b484ca69b08",
+        25: "a96ac03e33415aabd72c1238113e09e8",
+        40: "1f58357b6a8dcb4a7e276c192468bc60",
     },
 }
 
 
-@pytest.mark.parametrize(("simulation", "config_name"), sorted(GOLDEN))
-def test_analysis_is_unchanged(simulation: str, config_name: str) -> None:
-    assert _digests(simulation, config_name) == GOLDEN[(simulation, config_name)]
+@pytest.mark.parametrize(("simulation", "config_name"), sorted(SCORES))
+def test_original_score_is_unchanged(simulation: str, config_name: str) -> None:
+    assert _digests(simulation, config_name)[0] == SCORES[(simulation, config_name)]
+
+
+@pytest.mark.parametrize(("simulation", "config_name"), sorted(VERDICTS))
+def test_verdicts_are_unchanged(simulation: str, config_name: str) -> None:
+    assert _digests(simulation, config_name)[1] == VERDICTS[(simulation, config_name)]
 
 
 if __name__ == "__main__":  # print the digests (run against the implementation to freeze)
-    for key in [(s, c) for s in SIMULATIONS for c in CONFIGS]:
-        print(f"    {key!r}: {_digests(*key)!r},")
+    results = {(s, c): _digests(s, c) for s in SIMULATIONS for c in CONFIGS}
+    for index, name in enumerate(("SCORES", "VERDICTS")):
+        print(f"{name}: dict[tuple[str, str], dict[int, str]] = {{")
+        for key, digests in results.items():
+            print(f"    {key!r}: {digests[index]!r},")
+        print("}")

@@ -104,22 +104,114 @@ def test_surefire_rerun_failure_all_failed() -> None:
     assert groups[0][-1].message == "first"
 
 
-def test_repeated_testcases_are_reruns_not_duplicates() -> None:
+def test_repeated_testcases_are_reruns_while_every_earlier_one_failed() -> None:
+    # gotestsum --rerun-fails, pytest-style reruns: a failed test is re-run, the re-run passes
+    ex = parse(
+        "<testsuite name='s'><testcase classname='C' name='t'><failure/></testcase>"
+        "<testcase classname='C' name='other'/><testcase classname='C' name='t'/></testsuite>"
+    )
+    assert [(e.name, e.ordinal, e.outcome) for e in ex] == [
+        ("t", 0, Outcome.FAILED),
+        ("other", 0, Outcome.PASSED),
+        ("t", 1, Outcome.PASSED),
+    ]
+    assert ex[0].key == ex[2].key
+
+
+def test_a_same_name_testcase_after_a_pass_is_a_case_of_its_own() -> None:
+    # Nothing re-runs a test that passed: after a pass, a testcase with the same name is another case
+    # (Boost.Test data-driven cases, an xUnit theory), told apart by its position in the suite.
     ex = parse(
         "<testsuite name='s'><testcase classname='C' name='t'><failure/></testcase>"
         "<testcase classname='C' name='t'/><testcase classname='C' name='other'/>"
         "<testcase classname='C' name='t'/></testsuite>"
     )
-    assert [(e.name, e.ordinal) for e in ex] == [("t", 0), ("t", 1), ("other", 0), ("t", 2)]
+    assert [(e.name, e.ordinal) for e in ex] == [("t", 0), ("t", 1), ("other", 0), ("t #3", 0)]
+    assert len({e.key for e in ex}) == 3
+
+
+def test_boost_data_driven_cases_with_one_name_are_three_tests() -> None:
+    # Boost.Test writes every sample of a data-driven test case under the test case's name.
+    ex = parse(
+        "<testsuite tests='3' failures='1' name='Master_Test_Suite'>"
+        "<testcase assertions='1' classname='suite' name='parse_sample' time='0'/>"
+        "<testcase assertions='1' classname='suite' name='parse_sample' time='0'/>"
+        "<testcase assertions='1' classname='suite' name='parse_sample' time='0'>"
+        "<failure message='check v == 3 has failed [2 != 3]'/></testcase></testsuite>"
+    )
+    assert [(e.name, e.ordinal, e.outcome) for e in ex] == [
+        ("parse_sample", 0, Outcome.PASSED),
+        ("parse_sample #2", 0, Outcome.PASSED),
+        ("parse_sample #3", 0, Outcome.FAILED),
+    ]
+
+
+def test_same_name_testcases_with_other_parameters_are_cases_of_their_own() -> None:
+    # testcase <properties> (parameters) or another `line` tell cases apart even after a failure
+    ex = parse(
+        "<testsuite name='s'>"
+        "<testcase classname='C' name='t'><properties><property name='n' value='1'/></properties>"
+        "<failure/></testcase>"
+        "<testcase classname='C' name='t'><properties><property name='n' value='2'/></properties>"
+        "</testcase>"
+        "<testcase classname='C' name='u' line='10'><failure/></testcase>"
+        "<testcase classname='C' name='u' line='20'/>"
+        "<testcase classname='C' name='v' line='30'><failure/></testcase>"
+        "<testcase classname='C' name='v' line='30'/></testsuite>"
+    )
+    assert [(e.name, e.ordinal) for e in ex] == [
+        ("t", 0),
+        ("t #2", 0),
+        ("u", 0),
+        ("u #2", 0),
+        ("v", 0),
+        ("v", 1),  # same line, no parameters: a rerun
+    ]
+
+
+def test_a_real_testcase_named_like_a_case_keeps_every_identity_unique() -> None:
+    ex = parse(
+        "<testsuite name='s'><testcase name='t #2'/><testcase name='t'/><testcase name='t'/>"
+        "<testcase name='t'/><testcase name='t #3'/><testcase name='t #3'><failure/></testcase></testsuite>"
+    )
+    names = [e.name for e in ex]
+    # "t #2" exists: the second "t" becomes "t #3"; a real "t #3" after that is taken, so it becomes
+    # the next case, each time (a name clash this odd only has to stay unique and deterministic)
+    assert names == ["t #2", "t", "t #3", "t #4", "t #5", "t #6"]
+    assert len({(e.key, e.ordinal) for e in ex}) == len(ex)
+
+
+def test_a_report_of_identical_testcases_is_read_in_linear_time_and_bounded() -> None:
+    # hostile or broken generators: 30,000 identical passing testcases in one suite
+    doc = "<testsuite name='s'>" + "<testcase classname='b' name='t'/>" * 30_000 + "</testsuite>"
+    ex = parse(doc)
+    assert len(ex) == 30_000
+    assert len({(e.key, e.ordinal) for e in ex}) == 30_000
+    # at most 10,000 cases of one name; the rest are reruns of the last one (no new key each)
+    assert len({e.key for e in ex}) == 10_000
+    assert ex[-1].name == "t #10000" and ex[-1].ordinal == 20_000
 
 
 def test_same_suite_path_in_two_elements_continues_ordinals() -> None:
     ex = parse(
-        "<testsuites><testsuite name='s'><testcase name='t'/></testsuite>"
+        "<testsuites><testsuite name='s'><testcase name='t'><failure/></testcase></testsuite>"
         "<testsuite name='x'><testcase name='t'/></testsuite>"
-        "<testsuite name='s'><testcase name='t'/><testcase name='t'/></testsuite></testsuites>"
+        "<testsuite name='s'><testcase name='t'><failure/></testcase><testcase name='t'/></testsuite>"
+        "</testsuites>"
     )
     assert [(e.suite, e.ordinal) for e in ex] == [("s", 0), ("x", 0), ("s", 1), ("s", 2)]
+
+
+def test_report_properties_are_collected_when_asked() -> None:
+    properties: dict[str, str] = {}
+    xml = (
+        "<testsuites><testsuite name='s'><properties><property name='python_version' value='3.11.7'/>"
+        "<property name='os.name' value='Linux'/><property name='python_version' value='ignored'/>"
+        "</properties><testcase name='t'><properties><property name='case' value='1'/></properties>"
+        "</testcase></testsuite></testsuites>"
+    )
+    list(parse_report(io.BytesIO(xml.encode()), source="r", properties=properties))
+    assert properties == {"python_version": "3.11.7", "os.name": "Linux"}
 
 
 @pytest.mark.parametrize(

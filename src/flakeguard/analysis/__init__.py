@@ -4,7 +4,9 @@ Entry points for the workers and the store:
 
 * `analyze_test(observations, config, previous, now)` -> `TestAnalysis` (score + verdict + impact);
 * `original_score`, `classify`, `decide_quarantine`, `impact` individually;
-* `report_sort_key` to order a report by impact.
+* `report_sort_key` to order a report by impact;
+* `failure_signature`, `infrastructure_signatures`, `group_failures` (`analysis.signatures`): failure
+  fingerprints, shard-wide infrastructure failures, a test's failures by signature.
 
 See docs/ALGORITHMS.md for every formula and rule.
 """
@@ -20,7 +22,11 @@ from flakeguard.analysis.model import (
     NEWEST_FIRST_KEY,
     AnalysisConfig,
     BrokenEvidence,
+    ContextsEvidence,
+    Episode,
+    EpisodesEvidence,
     Evidence,
+    FailureGroup,
     InfrastructureEvidence,
     JSONObject,
     JSONValue,
@@ -42,11 +48,25 @@ from flakeguard.analysis.model import (
 )
 from flakeguard.analysis.quarantine import decide_quarantine
 from flakeguard.analysis.score import original_score, score_newest_first, within_lookback
+from flakeguard.analysis.signatures import (
+    Fingerprint,
+    count_failing_tests,
+    describe_groups,
+    failure_signature,
+    fingerprint,
+    group_failures,
+    infrastructure_signatures,
+)
 
 __all__ = [
     "AnalysisConfig",
     "BrokenEvidence",
+    "ContextsEvidence",
+    "Episode",
+    "EpisodesEvidence",
     "Evidence",
+    "FailureGroup",
+    "Fingerprint",
     "InfrastructureEvidence",
     "JSONObject",
     "JSONValue",
@@ -66,8 +86,14 @@ __all__ = [
     "Verdict",
     "analyze_test",
     "classify",
+    "count_failing_tests",
     "decide_quarantine",
+    "describe_groups",
+    "failure_signature",
+    "fingerprint",
+    "group_failures",
     "impact",
+    "infrastructure_signatures",
     "is_infrastructure_failure",
     "newest_first_key",
     "original_score",
@@ -98,6 +124,7 @@ def analyze_test(
         score=score_newest_first(sorted(window, key=NEWEST_FIRST_KEY, reverse=True), config),
         verdict=classify_window(window, config, previous),
         impact=impact_of_failures(failures, config),
+        failure_groups=group_failures(failures) if any(o.signature for o in failures) else (),
     )
 
 

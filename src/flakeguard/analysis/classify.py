@@ -3,13 +3,17 @@
 The rules, in order (details and formulas in docs/ALGORITHMS.md):
 
 0. Only observations within `lookback_days` count. Run attempts whose `run_failure_share` exceeds
-   `infra_failure_share` are infrastructure failures: their executions give no evidence at all.
+   `infra_failure_share` are infrastructure failures, and so are executions flagged `infrastructure`
+   (their failure signature took down a shard of their run): they give no evidence at all.
    Skipped executions give no evidence either. What remains are the *usable* executions.
+   A test that runs in several contexts (matrix legs) is classified per context, and its verdict is
+   the worst one (broken before flaky before healthy): flaky means passing and failing in one context.
 1. **broken** — on the reference line (protected branches when the test ran there, else all
    branches), the newest usable executions are failures, on at least two distinct commits that never
    passed, and either the test never passed on that line in the window or a flaky test with the
-   pre-streak history would produce such a streak with probability below `broken_alpha`. Broken
-   wins over flaky.
+   pre-streak history would produce such a streak with probability below `broken_alpha`. Also broken:
+   a test that never passed in the window and failed every one of at least two executions, or that
+   failed in this context on a commit where it passed in another. Broken wins over flaky.
 2. **flaky (same code)** — a pass and a failure on the same head sha: within one run attempt
    (retries), across attempts of one run (re-runs), or across runs (on protected branches; on other
    branches only with `cross_run_evidence_on_unprotected`).
@@ -17,22 +21,29 @@ The rules, in order (details and formulas in docs/ALGORITHMS.md):
    as one failed commit, the failure rate is >= `activation_failure_rate` over >=
    `min_statistical_sample` commits with >= `min_statistical_failures` failed ones; once flaky by
    statistics it stays so until the rate drops below `resolution_failure_rate` (hysteresis).
-4. **insufficient_data** — none of the above and fewer than `min_runs_threshold` usable executions.
-5. **healthy** — otherwise.
+4. **flaky (failure episodes)** — in commit order, at least `min_failure_episodes` separate failure
+   episodes, each followed by passes on later commits, better explained by a failure rate than by
+   regressions and their fixes (`analysis.episodes`).
+5. **insufficient_data** — none of the above and fewer than `min_runs_threshold` usable executions.
+6. **healthy** — otherwise.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from flakeguard.analysis.bayes import beta_mean, beta_sf, posterior_predictive_streak
+from flakeguard.analysis.episodes import failure_episodes, first_seen_of, log_odds, odds_of, timeline
 from flakeguard.analysis.model import (
     NEWEST_FIRST_KEY,
     AnalysisConfig,
     BrokenEvidence,
+    ContextsEvidence,
+    Episode,
+    EpisodesEvidence,
     Evidence,
     InfrastructureEvidence,
     Observation,
@@ -47,6 +58,7 @@ from flakeguard.analysis.model import (
 from flakeguard.analysis.score import within_lookback
 
 MAX_SAME_CODE_ITEMS = 10  # evidence stays small: the newest items, the reason gives the total
+MAX_EPISODE_ITEMS = 5
 
 # How this stays fast (it runs once per distinct history of a recompute, see docs/PERFORMANCE.md):
 # the usable executions are sorted once and split once (failures, protected-branch executions, shas
@@ -58,7 +70,7 @@ MAX_SAME_CODE_ITEMS = 10  # evidence stays small: the newest items, the reason g
 
 
 def is_infrastructure_failure(obs: Observation, config: AnalysisConfig) -> bool:
-    return obs.run_failure_share > config.infra_failure_share
+    return obs.run_failure_share > config.infra_failure_share or obs.infrastructure
 
 
 def _same_code_scope(
@@ -101,14 +113,25 @@ class _History:
     same_code: list[SameCodeEvidence]  # newest first
     confirmed_shas: set[str]
     regression_episodes: list[list[Observation]] = field(default_factory=list)
+    # Failure episodes in commit order (`analysis.episodes`), when at least two commits failed.
+    commits: int = 0
+    failing_commits: int = 0
+    episodes: list[Episode] | None = None
 
 
-def _build_history(window: list[Observation], config: AnalysisConfig) -> _History:
-    """`window`: the observations within the lookback (in the caller's order)."""
+def _build_history(
+    window: list[Observation], config: AnalysisConfig, whole_window: list[Observation]
+) -> _History:
+    """`window`: the observations within the lookback (in the caller's order), of one context;
+    `whole_window`: those of every context (commits are ordered by their first test in any)."""
     infra_share = config.infra_failure_share
-    infra = [obs for obs in window if obs.run_failure_share > infra_share]
+    infra = [obs for obs in window if obs.run_failure_share > infra_share or obs.infrastructure]
     if infra:
-        usable = [obs for obs in window if not obs.is_skipped and obs.run_failure_share <= infra_share]
+        usable = [
+            obs
+            for obs in window
+            if not obs.is_skipped and obs.run_failure_share <= infra_share and not obs.infrastructure
+        ]
     else:
         usable = [obs for obs in window if not obs.is_skipped]
     usable.sort(key=NEWEST_FIRST_KEY)
@@ -159,6 +182,22 @@ def _build_history(window: list[Observation], config: AnalysisConfig) -> _Histor
     return history
 
 
+def _add_episodes(history: _History, config: AnalysisConfig, whole_window: list[Observation]) -> None:
+    """The failure episodes in commit order, when at least two commits failed (`analysis.episodes`).
+    A commit sits where it was first tested in the window: usable executions are chronological, so
+    only skipped and infrastructure executions can be earlier."""
+    if len({obs.head_sha for obs in history.failing}) < 2:
+        return
+    share = config.infra_failure_share
+    first_seen = first_seen_of(
+        o for o in whole_window if o.is_skipped or o.run_failure_share > share or o.infrastructure
+    )
+    commits = timeline(history.usable, first_seen)
+    history.commits = len(commits)
+    history.failing_commits = sum(1 for c in commits if c.failed)
+    history.episodes = failure_episodes(commits, history.protected_branch.__getitem__)
+
+
 def _find_regression_episodes(history: _History) -> None:
     """Per branch, chronologically: maximal streaks of failures on commits that never passed,
     spanning at least two distinct commits. That is what a regression and its fix look like."""
@@ -203,6 +242,25 @@ def _find_broken(history: _History, config: AnalysisConfig) -> _BrokenFinding | 
         return None
     last_pass_at = next((o.started_at for o in before if o.is_pass), None)
     return _BrokenFinding(streak=streak, last_pass_at=last_pass_at, chance_if_flaky=chance)
+
+
+def _find_never_passed(history: _History, elsewhere: list[Observation] | None) -> _BrokenFinding | None:
+    """A test (in this context) that never passed in the window and failed every usable execution:
+    broken when that is at least two executions (a retry or a re-run failed too), or when the test
+    passed in another context on a commit where it failed here (a deterministic difference between the
+    environments, not chance). `chance_if_flaky` takes the other contexts' history as the prior."""
+    failing = history.failing
+    if not failing or len(failing) != len(history.usable):
+        return None
+    passed_elsewhere = elsewhere is not None and any(
+        o.is_pass and o.head_sha in {f.head_sha for f in failing} for o in elsewhere
+    )
+    if len(failing) < 2 and not passed_elsewhere:
+        return None
+    failures_else = sum(1 for o in elsewhere if o.is_failure) if elsewhere else 0
+    passes_else = sum(1 for o in elsewhere if o.is_pass) if elsewhere else 0
+    chance = posterior_predictive_streak(failures_else, passes_else, len(failing))
+    return _BrokenFinding(streak=failing[::-1], last_pass_at=None, chance_if_flaky=chance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +324,8 @@ def _working_code_counts(history: _History) -> tuple[int, int]:
     Every usable pass counts. A failure counts when its commit also passed (confirmed). On protected
     branches a commit that only failed counts as one failure (its re-runs and retries are not
     independent trials: a broken commit fails them all), and a regression episode as one in all.
-    Unconfirmed failures on other branches are left out: they may be work in progress.
+    Unconfirmed failures on other branches count once per failure episode that has neither a
+    protected nor a confirmed commit (work in progress or a flake: one event either way).
     """
     passes = len(history.usable) - len(history.failing)  # usable: a pass or a failure each
     confirmed = history.confirmed_shas
@@ -283,7 +342,24 @@ def _working_code_counts(history: _History) -> tuple[int, int]:
             if unit not in seen:
                 seen.add(unit)
                 failures += 1
+    failures += _unprotected_failure_events(history)
     return failures, passes
+
+
+def _unprotected_failure_events(history: _History) -> int:
+    """Failure episodes with neither a protected nor a confirmed commit (see `_working_code_counts`)."""
+    protected_branch = history.protected_branch
+    confirmed = history.confirmed_shas
+    if history.episodes is None:  # fewer than two failing commits
+        return int(
+            any(not protected_branch[o.branch] and o.head_sha not in confirmed for o in history.failing)
+        )
+    return sum(
+        1
+        for episode in history.episodes
+        if not any(protected_branch.get(b, False) for b in episode.branches)
+        and confirmed.isdisjoint(episode.commits)
+    )
 
 
 def _short(sha: str) -> str:
@@ -325,20 +401,73 @@ def classify_window(
     window: list[Observation], config: AnalysisConfig, previous: PreviousState | None
 ) -> Verdict:
     """`classify` over observations already within the lookback."""
-    history = _build_history(window, config)
+    contexts = {obs.context for obs in window}
+    if len(contexts) <= 1:
+        return _classify_context(window, window, config, previous, None, None)
+    return _classify_contexts(window, contexts, config, previous)
+
+
+_WORST_FIRST = {Status.BROKEN: 0, Status.FLAKY: 1, Status.HEALTHY: 2, Status.INSUFFICIENT_DATA: 3}
+
+
+def _classify_contexts(
+    window: list[Observation],
+    contexts: set[str | None],
+    config: AnalysisConfig,
+    previous: PreviousState | None,
+) -> Verdict:
+    """A test that runs in several contexts: each is classified on its own executions (a pass in one
+    leg and a failure in another is no flakiness), and the test's verdict is the worst of them."""
+    verdicts: list[tuple[str | None, Verdict]] = []
+    for context in sorted(contexts, key=lambda c: (c is not None, c or "")):
+        part = [o for o in window if o.context == context]
+        elsewhere = [
+            o
+            for o in window
+            if o.context != context and not o.is_skipped and not is_infrastructure_failure(o, config)
+        ]
+        verdicts.append((context, _classify_context(part, window, config, previous, context, elsewhere)))
+    context, chosen = min(verdicts, key=lambda cv: (_WORST_FIRST[cv[1].status], -cv[1].confidence))
+    flaky_times = [v.last_flaky_evidence_at for _, v in verdicts if v.last_flaky_evidence_at is not None]
+    summary = ContextsEvidence(statuses=tuple((c, v.status, v.reason) for c, v in verdicts))
+    return Verdict(
+        status=chosen.status,
+        confidence=chosen.confidence,
+        reason=chosen.reason if context is None else f"{context}: {chosen.reason}",
+        evidence=(*chosen.evidence, summary),
+        statistically_flaky=any(v.statistically_flaky for _, v in verdicts),
+        last_flaky_evidence_at=max(flaky_times) if flaky_times else None,
+        failure_probability=chosen.failure_probability,
+        usable_executions=sum(v.usable_executions for _, v in verdicts),
+    )
+
+
+def _classify_context(
+    window: list[Observation],
+    whole_window: list[Observation],
+    config: AnalysisConfig,
+    previous: PreviousState | None,
+    context_name: str | None,
+    elsewhere: list[Observation] | None,
+) -> Verdict:
+    """The rules over one context's executions (`window`); `elsewhere`: the usable executions of the
+    test's other contexts (None when it has only one)."""
+    history = _build_history(window, config, whole_window)
     usable_count = len(history.usable)
     context = _context_evidence(history)
 
-    broken = _find_broken(history, config)
+    broken = _find_broken(history, config) or _find_never_passed(history, elsewhere)
     if broken is not None:
         commits = tuple(dict.fromkeys(o.head_sha for o in broken.streak))
         since = broken.streak[-1].started_at
+        where = " here, passing in other contexts" if elsewhere and any(o.is_pass for o in elsewhere) else ""
         return Verdict(
             status=Status.BROKEN,
             confidence=1.0 - broken.chance_if_flaky,
             reason=(
-                f"failing on the last {len(broken.streak)} executions across {len(commits)} commits "
-                f"since {since:%Y-%m-%d %H:%M}Z, no pass since"
+                f"failing on the last {len(broken.streak)} executions across {len(commits)} "
+                f"commit{'s' if len(commits) != 1 else ''} since {since:%Y-%m-%d %H:%M}Z, "
+                f"no pass since{where}"
             ),
             evidence=(
                 BrokenEvidence(
@@ -347,6 +476,7 @@ def classify_window(
                     commits=commits,
                     last_pass_at=broken.last_pass_at,
                     chance_if_flaky=broken.chance_if_flaky,
+                    context=context_name,
                 ),
                 # the ongoing streak is itself a regression episode: not repeated as one
                 *(e for e in context if not isinstance(e, RegressionEvidence)),
@@ -354,6 +484,7 @@ def classify_window(
             usable_executions=usable_count,
         )
 
+    _add_episodes(history, config, whole_window)
     stats = _protected_statistics(history)
     held = previous is not None and previous.statistically_flaky
     activated = (
@@ -370,11 +501,13 @@ def classify_window(
     a, b = 1.0 + failures_w, 1.0 + passes_w
     p_above_epsilon = beta_sf(a, b, config.flaky_epsilon)
     mean_p = beta_mean(a, b)
+    episodes = _episodes_evidence(history, config)
 
-    if history.same_code or statistically_flaky:
+    if history.same_code or statistically_flaky or episodes is not None:
         evidence: list[Evidence] = list(history.same_code[:MAX_SAME_CODE_ITEMS])
         reasons: list[str] = []
         last_evidence = [e.last_failure_at for e in history.same_code]
+        confidence = p_above_epsilon
         if history.same_code:
             newest = history.same_code[0]
             more = len(history.same_code) - 1
@@ -399,9 +532,19 @@ def classify_window(
             )
             if stats.last_failure_at is not None:
                 last_evidence.append(stats.last_failure_at)
+        if episodes is not None:
+            evidence.append(episodes)
+            reasons.append(
+                f"failed in {episodes.episodes} separate episodes over {episodes.commits} commits, "
+                f"passing again in between (odds {_odds_text(episodes.odds)} against regressions)"
+            )
+            last_evidence.append(history.failing[-1].started_at)
+            if not history.same_code and not statistically_flaky:
+                # Only commit order says flaky: how sure it is that regressions do not explain it.
+                confidence *= episodes.odds / (1.0 + episodes.odds)
         return Verdict(
             status=Status.FLAKY,
-            confidence=p_above_epsilon,
+            confidence=confidence,
             reason="; ".join(reasons),
             evidence=(*evidence, *context),
             statistically_flaky=statistically_flaky,
@@ -427,3 +570,55 @@ def classify_window(
         failure_probability=mean_p,
         usable_executions=usable_count,
     )
+
+
+def _episodes_evidence(history: _History, config: AnalysisConfig) -> EpisodesEvidence | None:
+    """Flaky by commit order: at least `min_failure_episodes` separate failure episodes (episodes
+    within one feature branch count once per branch), and a failure rate explains the failures better
+    than regressions at `regression_change_rate` do.
+
+    The odds reported, which the confidence uses, are those of the *settled* episodes only (the test
+    passed again after them), with feature-branch episodes weighed as work in progress
+    (`wip_change_rate`): a failure that has not been followed by a pass yet may be a new regression, so
+    it can make a test flaky but not raise the confidence towards an automatic quarantine."""
+    episodes = history.episodes
+    if not config.commit_order_evidence or episodes is None:
+        return None
+    is_protected = history.protected_branch.__getitem__
+    if _independent_episodes(episodes, is_protected) < config.min_failure_episodes:
+        return None
+    rate = config.regression_change_rate
+    commits, failing = history.commits, history.failing_commits
+    if log_odds(commits, failing, episodes, rate, rate, is_protected) <= 0.0:
+        return None
+    settled = [e for e in episodes if e.recovered]
+    open_commits = sum(len(e.commits) for e in episodes if not e.recovered)
+    weighed = log_odds(
+        commits - open_commits, failing - open_commits, settled, rate, config.wip_change_rate, is_protected
+    )
+    return EpisodesEvidence(
+        episodes=len(episodes),
+        failing_commits=failing,
+        commits=commits,
+        odds=odds_of(weighed),
+        newest=tuple(episodes[::-1][:MAX_EPISODE_ITEMS]),
+    )
+
+
+def _independent_episodes(episodes: list[Episode], is_protected: Callable[[str | None], bool]) -> int:
+    """Episodes, counting those within one feature branch once per branch: a developer who breaks and
+    fixes a test twice on their own branch is work in progress, not two flakes."""
+    wip_branches: set[str | None] = set()
+    count = 0
+    for episode in episodes:
+        if len(episode.branches) == 1 and not is_protected(episode.branches[0]):
+            wip_branches.add(episode.branches[0])
+        else:
+            count += 1
+    return count + len(wip_branches)
+
+
+def _odds_text(odds: float) -> str:
+    if odds >= 1.0:
+        return f"{odds:.0f}:1" if odds < 1e6 else ">10^6:1"
+    return f"1:{1.0 / odds:.0f}" if odds > 1e-6 else "1:>10^6"

@@ -4,7 +4,8 @@
 
 A failure in an otherwise green run (small `run_failure_share`) made that run red on its own and
 weighs almost 1; a failure among many others weighs little. Run attempts that were infrastructure
-failures weigh 0; several failing executions in one attempt (retries) count once.
+failures, and failures flagged as infrastructure (a dead shard's signature), weigh 0; several failing
+executions in one attempt (retries) count once.
 """
 
 from __future__ import annotations
@@ -29,6 +30,6 @@ def impact_of_failures(failures: Iterable[Observation], config: AnalysisConfig) 
     infra_share = config.infra_failure_share
     shares: dict[tuple[int, int], float] = {}
     for obs in failures:
-        if obs.run_failure_share <= infra_share:
+        if obs.run_failure_share <= infra_share and not obs.infrastructure:
             shares[obs.attempt_key] = obs.run_failure_share
     return sum(1.0 - share for share in shares.values())

@@ -46,6 +46,13 @@ class Observation:
     * `run_failure_share`: share of the distinct tests of that run attempt that had a failing
       execution, in [0, 1]; above `AnalysisConfig.infra_failure_share` the attempt counts as an
       infrastructure failure.
+    * `context`: where in the run it executed when a run tests several environments (matrix leg:
+      OS, language version, ...; see `flakeguard.junit.context_from`); None when the run has one.
+      Flaky means passing and failing *in the same context*.
+    * `signature`: the failure's normalized fingerprint (`analysis.signatures.failure_signature`);
+      None for passes and for failures without message or stack.
+    * `infrastructure`: this failure's signature was an infrastructure failure of its run attempt
+      (`analysis.signatures.infrastructure_signatures`: a dead shard or runner): no evidence.
     """
 
     outcome: Outcome
@@ -56,6 +63,9 @@ class Observation:
     run_attempt: int = 1
     ordinal: int = 0
     run_failure_share: float = 0.0
+    context: str | None = None
+    signature: str | None = None
+    infrastructure: bool = False
     # Derived once at construction (plain slots, not properties: the analysis reads them several times
     # per observation). Not part of equality, hashing or repr.
     is_failure: bool = field(init=False, repr=False, compare=False)
@@ -102,6 +112,10 @@ class AnalysisConfig:
     flakiness_threshold: float = 0.3
     # A run attempt in which more than this share of tests failed is an infrastructure failure.
     infra_failure_share: float = 0.8
+    # One failure signature in one run attempt failing at least this many tests and this share of the
+    # attempt's tests is an infrastructure failure of those tests (`infrastructure_signatures`).
+    infra_signature_min_tests: int = 10
+    infra_signature_share: float = 0.15
     # Protected branches: exact names or fnmatch globs ("release/*"), plus `default_branch`.
     protected_branches: tuple[str, ...] = ("main", "master")
     default_branch: str | None = None
@@ -110,6 +124,15 @@ class AnalysisConfig:
     resolution_failure_rate: float = 0.05
     min_statistical_sample: int = 10  # protected commits
     min_statistical_failures: int = 2  # failed protected commits (separate events)
+    # Commit order (docs/ALGORITHMS.md, "failure episodes"): at least this many separate failure
+    # episodes, with the failures better explained by a failure rate than by regressions that change
+    # the test's state at a commit with probability `regression_change_rate` (on protected branches and
+    # across branches) or `wip_change_rate` (within one feature branch: work in progress, for the
+    # confidence only).
+    commit_order_evidence: bool = True
+    min_failure_episodes: int = 2
+    regression_change_rate: float = 0.05
+    wip_change_rate: float = 0.2
     # Same-sha evidence across *different runs* on unprotected branches is off by default: pull-request
     # runs test a merge with a moving base under the same head sha (see docs/ALGORITHMS.md).
     cross_run_evidence_on_unprotected: bool = False
@@ -129,6 +152,12 @@ class AnalysisConfig:
             raise ValueError("lookback_days must be positive and quarantine_quiet_days non-negative")
         if not 0.0 < self.flaky_epsilon < 1.0:
             raise ValueError("flaky_epsilon must be within (0, 1)")
+        if not (0.0 < self.regression_change_rate < 1.0 and 0.0 < self.wip_change_rate < 1.0):
+            raise ValueError("regression_change_rate and wip_change_rate must be within (0, 1)")
+        if self.min_failure_episodes < 2:
+            raise ValueError(
+                "min_failure_episodes must be at least 2 (one episode is what a regression does)"
+            )
 
     @property
     def lookback(self) -> timedelta:
@@ -258,7 +287,9 @@ class StatisticalEvidence:
 
 @dataclass(frozen=True, slots=True)
 class BrokenEvidence:
-    """The newest executions all fail, across several commits, with no pass since."""
+    """The newest executions all fail, across several commits (or every execution of a test that never
+    passed), with no pass since. `context`: the matrix leg it is broken in, when the test runs in
+    several and passes in another."""
 
     kind: ClassVar[str] = "failing_since"
     since: datetime
@@ -266,15 +297,82 @@ class BrokenEvidence:
     commits: tuple[str, ...]
     last_pass_at: datetime | None
     chance_if_flaky: float  # posterior-predictive probability of such a streak from a flaky test
+    context: str | None = None
 
     def to_json(self) -> JSONObject:
-        return {
+        data: JSONObject = {
             "kind": self.kind,
             "since": _iso(self.since),
             "failing_executions": self.failing_executions,
             "commits": list(self.commits),
             "last_pass_at": _iso(self.last_pass_at),
             "chance_if_flaky": self.chance_if_flaky,
+        }
+        if self.context is not None:
+            data["context"] = self.context
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """One failure episode: failing commits joined in commit order (no passing commit between them,
+    or on the same branch with no pass of that branch between them)."""
+
+    commits: tuple[str, ...]  # in order of first test
+    branches: tuple[str | None, ...]
+    started_at: datetime  # first failing run
+    recovered: bool  # a later commit passed (on the episode's branch, for a feature-branch episode)
+
+    def to_json(self) -> JSONObject:
+        return {
+            "commits": list(self.commits),
+            "branches": list(self.branches),
+            "started_at": _iso(self.started_at),
+            "recovered": self.recovered,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodesEvidence:
+    """Failures that come and go in commit order: several separate failure episodes, each followed by
+    passes on later commits, better explained by a failure rate than by regressions and their fixes.
+
+    `odds`: the Bayes factor "fails at random" : "broken and fixed at change points"
+    (docs/ALGORITHMS.md), with feature-branch episodes weighed as work in progress."""
+
+    kind: ClassVar[str] = "failure_episodes"
+    episodes: int
+    failing_commits: int
+    commits: int
+    odds: float
+    newest: tuple[Episode, ...]  # the newest few, newest first
+
+    def to_json(self) -> JSONObject:
+        return {
+            "kind": self.kind,
+            "episodes": self.episodes,
+            "failing_commits": self.failing_commits,
+            "commits": self.commits,
+            "odds": self.odds,
+            "newest": [e.to_json() for e in self.newest],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ContextsEvidence:
+    """The verdict per context (matrix leg) of a test that runs in several; the test's verdict is the
+    worst of them (broken before flaky before healthy)."""
+
+    kind: ClassVar[str] = "contexts"
+    statuses: tuple[tuple[str | None, Status, str], ...]  # (context, status, reason)
+
+    def to_json(self) -> JSONObject:
+        return {
+            "kind": self.kind,
+            "contexts": [
+                {"context": context, "status": status.value, "reason": reason}
+                for context, status, reason in self.statuses
+            ],
         }
 
 
@@ -315,7 +413,13 @@ class RegressionEvidence:
 
 
 Evidence: TypeAlias = (
-    SameCodeEvidence | StatisticalEvidence | BrokenEvidence | InfrastructureEvidence | RegressionEvidence
+    SameCodeEvidence
+    | StatisticalEvidence
+    | BrokenEvidence
+    | InfrastructureEvidence
+    | RegressionEvidence
+    | EpisodesEvidence
+    | ContextsEvidence
 )
 
 
@@ -409,6 +513,30 @@ class QuarantineDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class FailureGroup:
+    """The failures of one test that share a signature (`analysis.signatures.group_failures`)."""
+
+    signature: str
+    failures: int
+    first_seen_at: datetime
+    first_seen_sha: str
+    last_seen_at: datetime
+    last_seen_sha: str
+    infrastructure: int  # of `failures`, how many were infrastructure failures
+
+    def to_json(self) -> JSONObject:
+        return {
+            "signature": self.signature,
+            "failures": self.failures,
+            "first_seen_at": _iso(self.first_seen_at),
+            "first_seen_sha": self.first_seen_sha,
+            "last_seen_at": _iso(self.last_seen_at),
+            "last_seen_sha": self.last_seen_sha,
+            "infrastructure": self.infrastructure,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class TestAnalysis:
     """Everything the report and the store need for one test, from `analyze_test`."""
 
@@ -421,3 +549,5 @@ class TestAnalysis:
     score: OriginalScore | None
     verdict: Verdict
     impact: float
+    # The test's failures by signature, newest way of failing first (empty without signatures).
+    failure_groups: tuple[FailureGroup, ...] = ()

@@ -13,6 +13,7 @@ from flakeguard.junit.archive import (
     read_artifact,
     read_report,
 )
+from flakeguard.junit.context import context_from
 from flakeguard.junit.errors import REASON_CODES, JUnitError
 from flakeguard.junit.identity import display_name, make_key
 from flakeguard.junit.parser import ParseLimits, iter_testcases, parse_duration, parse_report
@@ -25,6 +26,7 @@ __all__ = [
     "MemberReport",
     "ParseLimits",
     "Refusal",
+    "context_from",
     "display_name",
     "iter_artifact",
     "iter_testcases",

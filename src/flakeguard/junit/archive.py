@@ -68,11 +68,13 @@ class Refusal:
 
 @dataclass(frozen=True, slots=True)
 class MemberReport:
-    """The executions of one report that parsed completely."""
+    """The executions of one report that parsed completely, and its suite-level properties (what
+    `flakeguard.junit.context_from(artifact, properties)` reads the matrix leg from)."""
 
     artifact: str
     member: str
     executions: list[TestExecution]
+    properties: dict[str, str] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -280,9 +282,12 @@ def iter_artifact(
                 continue
             source = f"{artifact}!{label}"
             try:
+                properties: dict[str, str] = {}
                 with zf.open(info) as raw:
                     stream = _CountingMember(raw, info.compress_size, source, archive_limits, budget)
-                    executions = list(parse_report(stream, source=source, limits=parse_limits))  # type: ignore[arg-type]
+                    executions = list(
+                        parse_report(stream, source=source, limits=parse_limits, properties=properties)  # type: ignore[arg-type]
+                    )
             except JUnitError as exc:
                 yield refuse(exc.code, f"{exc.reason}", label, exc.line)
                 continue
@@ -297,7 +302,7 @@ def iter_artifact(
                 # CRC mismatch, truncated data, encrypted or unsupported compression method.
                 yield refuse(E.BAD_ZIP, f"unreadable member: {exc}", label)
                 continue
-            yield MemberReport(artifact, label, executions)
+            yield MemberReport(artifact, label, executions, properties)
 
 
 def read_artifact(
@@ -331,10 +336,11 @@ def read_report(
     label = _label(member)
     source = f"{artifact}!{label}"
     report = ArtifactReport(artifact)
+    properties: dict[str, str] = {}
     try:
-        executions = list(parse_report(stream, source=source, limits=parse_limits))
+        executions = list(parse_report(stream, source=source, limits=parse_limits, properties=properties))
     except JUnitError as exc:
         report.refusals.append(Refusal(artifact, label, exc.line, exc.code, exc.reason))
     else:
-        report.members.append(MemberReport(artifact, label, executions))
+        report.members.append(MemberReport(artifact, label, executions, properties))
     return report

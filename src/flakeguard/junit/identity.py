@@ -50,9 +50,24 @@ Numbers in general are *kept*: parametrized names such as ``test_parse[1.2.3]`` 
 Keys longer than :data:`MAX_KEY_CHARS` characters are cut and suffixed with ``#`` and the first 16 hex
 digits of the SHA-256 of the full key, so they stay unique and fit a database index.
 
-Repeated testcases with the same key in one report are *reruns* of that test (pytest-rerunfailures,
-jest/mocha retries, Go ``-count``): the parser numbers them with ``ordinal`` 0, 1, 2... instead of
-dropping them.
+Repeated testcases with the same key in one suite of one report are either *reruns* of that test
+(gotestsum ``--rerun-fails``, pytest-style reruns, jest/mocha retries) or *distinct cases* that share
+a name (Boost.Test data-driven samples, an xUnit theory without per-case names). The parser tells
+them apart without looking ahead (``parser._is_case_of_its_own``):
+
+* a rerun only ever follows failures, so while every earlier testcase of the key failed (or was
+  skipped) and the repeat has the same ``line`` and testcase ``<properties>`` as the first, it is a
+  rerun: same key, ``ordinal`` 1, 2, ... (the in-run retries of the analysis);
+* once an earlier one passed — nothing re-runs a passing test, and pytest-rerunfailures writes its
+  failed attempts as empty (passing-looking) records, so a "pass" followed by more records is not a
+  pass then a retry either — or when ``line`` or the testcase ``<properties>`` (parameters) differ,
+  the repeat is a case of its own: its name and key get `` #k``, k its position among the testcases
+  of that name in the suite (``parses_sample``, ``parses_sample #2``, ``parses_sample #3``).
+
+A data-driven test whose *first* case fails and a later one passes still reads as a failure and its
+rerun: the document cannot tell those apart.
+
+Surefire ``<flakyFailure>``/``<rerunFailure>`` children are always reruns of their testcase.
 
 The display name is for humans: ``name`` when the classname is empty or already a prefix of the name
 (jest), else ``classname › name``; with the Playwright project as a ``[project] `` prefix.

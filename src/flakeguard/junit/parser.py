@@ -241,13 +241,24 @@ class _Ordinals:
     single suite) plus 8 bytes per test.
     """
 
-    __slots__ = ("_closed", "_open", "_prior", "_refs")
+    __slots__ = ("_closed", "_open", "_prior", "_refs", "full", "positions", "repeats")
 
     def __init__(self) -> None:
         self._open: dict[str, dict[str, int]] = {}
         self._refs: dict[str, int] = {}
         self._prior: dict[str, dict[int, int]] = {}
         self._closed: dict[str, tuple[array[int], array[int]]] = {}
+        # Per open suite path, the keys of plain <testcase> elements none of which passed so far, with
+        # the identifying attributes of the first (see `_is_case_of_its_own`). Failing tests only: a few
+        # entries, not one per test.
+        self.repeats: dict[str, dict[str, object]] = {}
+        # Per suite path (kept when the suite closes: one entry per repeated name), the next position
+        # `k` of a key whose same-name testcases are cases of their own (`name #k`). The keys of those
+        # cases are not counted: a report of a million identical testcases costs linear time and no
+        # memory per testcase (`_case_of_its_own`).
+        self.positions: dict[str, dict[str, int]] = {}
+        # Per suite path, plain key -> (name, key) of its last case, once it has `_MAX_CASES_PER_NAME`.
+        self.full: dict[str, dict[str, tuple[str, str]]] = {}
 
     def enter(self, path: str) -> dict[str, int]:
         refs = self._refs.get(path, 0)
@@ -256,6 +267,9 @@ class _Ordinals:
             return self._open[path]
         counts: dict[str, int] = {}
         self._open[path] = counts
+        self.repeats[path] = {}
+        self.positions.setdefault(path, {})
+        self.full.setdefault(path, {})
         closed = self._closed.pop(path, None)
         if closed is not None:
             self._prior[path] = dict(zip(closed[0], closed[1], strict=True))
@@ -276,6 +290,7 @@ class _Ordinals:
             self._refs[path] = refs
             return
         del self._refs[path]
+        del self.repeats[path]
         counts = self._open.pop(path)
         merged = self._prior.pop(path, None) or {}
         for key, count in counts.items():
@@ -306,6 +321,7 @@ class _Case:
         "failure",
         "message",
         "out",
+        "properties",
         "reruns",
         "skip_message",
         "skipped",
@@ -321,9 +337,12 @@ class _Case:
         self.out: str | None = None
         self.err: str | None = None
         self.reruns: list[_Rerun] | None = None
+        self.properties: list[tuple[str, str]] | None = None
 
 
 _NO_CHILDREN = _Case()
+_MAX_CASE_PROPERTIES = 32  # testcase <property> elements kept to tell same-name cases apart
+_MAX_PROPERTY_CHARS = 256
 
 
 class _Rerun:
@@ -363,29 +382,45 @@ def _events(reader: _GuardedReader) -> etree.iterparse[tuple[str, etree._Element
 
 
 def iter_testcases(
-    stream: BinaryIO, *, source: str, limits: ParseLimits = ParseLimits()
+    stream: BinaryIO,
+    *,
+    source: str,
+    limits: ParseLimits = ParseLimits(),
+    properties: dict[str, str] | None = None,
 ) -> Iterator[tuple[TestExecution, ...]]:
     """Like `parse_report`, grouped by <testcase> element: one tuple per testcase, holding its
     executions in order — the reruns it records (Surefire flaky*/rerun* elements, in document order)
     first and the testcase's own final result last. `group[-1]` is the test's verdict in this report.
     """
-    return _parse(stream, source, limits, grouped=True)  # type: ignore[return-value]
+    return _parse(stream, source, limits, grouped=True, properties=properties)  # type: ignore[return-value]
 
 
 def parse_report(
-    stream: BinaryIO, *, source: str, limits: ParseLimits = ParseLimits()
+    stream: BinaryIO,
+    *,
+    source: str,
+    limits: ParseLimits = ParseLimits(),
+    properties: dict[str, str] | None = None,
 ) -> Iterator[TestExecution]:
     """Every execution in one JUnit XML report, in document order; raises `JUnitError` on refusal.
 
     `source` names the report in errors (e.g. ``"artifact.zip!reports/TEST-x.xml"``). Executions
     already yielded when an error is raised belong to a refused report: callers that need
     all-or-nothing per report collect first (as `flakeguard.junit.read_artifact` does).
+    `properties`, when given, receives the report's suite-level `<property>` name/value pairs (the
+    first value of each name, at most 256), which tell the environment the report came from
+    (`flakeguard.junit.context_from`).
     """
-    return _parse(stream, source, limits, grouped=False)  # type: ignore[return-value]
+    return _parse(stream, source, limits, grouped=False, properties=properties)  # type: ignore[return-value]
 
 
 def _parse(
-    stream: BinaryIO, source: str, limits: ParseLimits, *, grouped: bool
+    stream: BinaryIO,
+    source: str,
+    limits: ParseLimits,
+    *,
+    grouped: bool,
+    properties: dict[str, str] | None = None,
 ) -> Iterator[TestExecution | tuple[TestExecution, ...]]:
     head = stream.read(64 * KiB)
     if not isinstance(head, bytes):
@@ -394,7 +429,7 @@ def _parse(
     reader = _GuardedReader(stream, head, source, limits)
     events = _events(reader)
     try:
-        yield from _walk(events, reader, source, limits, grouped)
+        yield from _walk(events, reader, source, limits, grouped, properties)
     except etree.XMLSyntaxError as exc:
         raise _syntax_error(source, exc, getattr(events, "error_log", None), reader.total) from None
 
@@ -446,6 +481,7 @@ def _walk(
     source: str,
     limits: ParseLimits,
     grouped: bool,
+    properties: dict[str, str] | None,
 ) -> Iterator[TestExecution | tuple[TestExecution, ...]]:
     """The parse loop. Only *end* events of the reported tags reach Python; suite paths come from
     the testcase's ancestors (recomputed only when the parent element changes), results are read
@@ -527,9 +563,23 @@ def _walk(
                 counts = scope.counts
                 ordinal = counts.get(key, -1)
                 if ordinal < 0:
-                    ordinal = ordinals.take(path, counts, key, 1)
+                    base = _generated_case_base(ordinals.positions[path], path, classname, name, file)
+                    if base is not None:  # a testcase really named like a case made earlier: another one
+                        plain = make_key(path, classname, base, file)
+                        name, key, ordinal = _case_of_its_own(
+                            ordinals, path, counts, classname, base, file, 0, plain
+                        )
+                    else:
+                        ordinal = ordinals.take(path, counts, key, 1)
+                        if outcome is not passed:
+                            ordinals.repeats[path][key] = _identifying(line, this)
                 else:
-                    counts[key] = ordinal + 1
+                    if not _is_case_of_its_own(ordinals.repeats[path], key, line, this, outcome):
+                        counts[key] = ordinal + 1  # a rerun
+                    else:
+                        name, key, ordinal = _case_of_its_own(
+                            ordinals, path, counts, classname, name, file, ordinal, key
+                        )
                 execution = new_execution(
                     key, suite, classname, name, file, line, outcome, duration, ordinal,
                     message, details, this.out, this.err,
@@ -615,6 +665,15 @@ def _walk(
                         case.reruns = []
                     case.reruns.append(rerun)
                     rerun_el = rerun = None
+            elif tag == "property" and isinstance(ptag, str) and _local(ptag) == "properties":
+                holder = parent.getparent()
+                htag = holder.tag if holder is not None else None
+                if isinstance(htag, str) and _local(htag) == "testcase":
+                    if holder is not case_el or case is None:
+                        case_el, case = holder, _Case()
+                    _add_property(case, el)
+                elif properties is not None and isinstance(htag, str) and _local(htag) in _SUITE_TAGS:
+                    _add_report_property(properties, el)
             elif isinstance(ptag, str) and _local(ptag) in _RERUN_TAGS:
                 if parent is not rerun_el or rerun is None:
                     rerun_el, rerun = parent, _new_rerun(parent, _local(ptag), max_msg)
@@ -633,6 +692,106 @@ def _walk(
 
     if first:
         raise JUnitError(source, None, "no <testsuites>, <testsuite> or <testcase> element", E.NOT_JUNIT)
+
+
+def _identifying(line: int | None, case: _Case) -> object:
+    """What tells same-name testcases apart besides their position: `line` and testcase properties."""
+    if line is None and case.properties is None:
+        return None
+    return (line, case.properties and tuple(case.properties))
+
+
+def _is_case_of_its_own(
+    failing: dict[str, object], key: str, line: int | None, case: _Case, outcome: Outcome
+) -> bool:
+    """A plain <testcase> whose key already occurred in this suite: False when it is an in-run rerun of
+    the earlier ones, True when it is a case of its own.
+
+    A rerun only ever follows failures (no tool re-runs a test that passed; pytest-rerunfailures writes
+    its failed attempts as empty records, so a "pass" followed by more records is one of those, not a
+    pass). So once an earlier testcase of the key passed, the later ones are distinct cases, such as
+    the data-driven cases of Boost.Test or an xUnit theory that share one name; so are testcases whose
+    `line` or testcase `<properties>` (parameters) differ from the first one's. `failing` holds the
+    keys none of whose testcases passed so far (skipped ones are neutral), with the first's attributes."""
+    if key not in failing or failing[key] != _identifying(line, case):
+        return True
+    if outcome is Outcome.PASSED:
+        del failing[key]
+    return False
+
+
+def _case_of_its_own(
+    ordinals: _Ordinals,
+    path: str,
+    counts: dict[str, int],
+    classname: str,
+    name: str,
+    file: str | None,
+    reruns: int,
+    plain: str,
+) -> tuple[str, str, int]:
+    """(name, key, ordinal) of a same-name testcase that is a case of its own (`plain`: the key of
+    `name`): `name #k`, k its position
+    among the testcases of that name in the suite (after the elements the plain key already took).
+
+    The case keys are not entered in `counts` (memory per testcase); they stay unique because the
+    positions only grow, a position whose key a real testcase already has is skipped, and a later
+    real testcase named like a case made earlier becomes the next case (`_generated_case_base`).
+    Hardening: past `_MAX_CASES_PER_NAME` cases of one name (a report of identical testcases), the
+    rest are reruns of the last case, so they cost no new name or key each."""
+    full = ordinals.full[path].get(plain)
+    if full is not None:
+        return full[0], full[1], ordinals.take(path, counts, full[1], 1)
+    positions = ordinals.positions[path]
+    position = max(positions.get(plain, 2), reruns + 1)
+    while True:
+        case_name = f"{name} #{position}"
+        key = make_key(path, classname, case_name, file)
+        position += 1
+        if key in counts:
+            continue
+        positions[plain] = position
+        if position > _MAX_CASES_PER_NAME:
+            ordinals.full[path][plain] = (case_name, key)
+            return case_name, key, ordinals.take(path, counts, key, 1)
+        return case_name, key, 0
+
+
+_MAX_CASES_PER_NAME = 10_000
+_CASE_NAME = re.compile(r"(.*) #(\d+)")
+
+
+def _generated_case_base(
+    positions: dict[str, int], path: str, classname: str, name: str, file: str | None
+) -> str | None:
+    """The plain name, when `name` is `plain #k` and this suite already made case k of `plain`."""
+    if " #" not in name or not positions:
+        return None
+    match = _CASE_NAME.fullmatch(name)
+    if match is None:
+        return None
+    base = match.group(1)
+    taken = positions.get(make_key(path, classname, base, file))
+    return base if taken is not None and int(match.group(2)) < taken else None
+
+
+def _add_property(case: _Case, el: etree._Element) -> None:
+    if case.properties is None:
+        case.properties = []
+    if len(case.properties) < _MAX_CASE_PROPERTIES:
+        name = (el.get("name") or "")[:_MAX_PROPERTY_CHARS]
+        value = (el.get("value") or el.text or "")[:_MAX_PROPERTY_CHARS]
+        case.properties.append((name, value))
+
+
+def _add_report_property(properties: dict[str, str], el: etree._Element) -> None:
+    """A suite-level <property>: the first value of each name is kept, at most `_MAX_REPORT_PROPERTIES`."""
+    name = (el.get("name") or "")[:_MAX_PROPERTY_CHARS]
+    if name and name not in properties and len(properties) < _MAX_REPORT_PROPERTIES:
+        properties[name] = (el.get("value") or el.text or "")[:_MAX_PROPERTY_CHARS]
+
+
+_MAX_REPORT_PROPERTIES = 256
 
 
 def _new_rerun(el: etree._Element, tag: str, max_msg: int) -> _Rerun:
