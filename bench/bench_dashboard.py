@@ -34,7 +34,7 @@ import bench_recompute
 import httpx
 from _common import machine
 
-from flakeguard.commands.database import open_database
+from flakeguard.cli.database import open_database
 from flakeguard.config import Settings
 from flakeguard.jobs.payloads import TestsRecomputeJob
 from flakeguard.pipeline.recompute import recompute_detailed

@@ -121,8 +121,9 @@ def configure_logging(level: str = "info", *, stream: Any = None, fmt: LogFormat
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.INFO) if numeric < logging.INFO else numeric)
-    # Third-party chatter stays at warning unless we are tracing.
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "asyncio", "bullmq", "alembic"):
+    # Third-party chatter stays at warning unless we are tracing. uvicorn.error's info lines ("Started
+    # server process", once per server) say less than our own `flakeguard_ready` line.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "uvicorn.error", "asyncio", "bullmq", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING if numeric > logging.DEBUG else logging.DEBUG)
     shared: list[Any] = [structlog.contextvars.merge_contextvars, _level_names, _time_and_process]
     if fmt == "json":  # the console renderer formats exceptions itself

@@ -19,7 +19,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 
 import uvicorn
 
@@ -27,9 +27,11 @@ from flakeguard.config import Settings
 from flakeguard.jobs.names import QueueName
 from flakeguard.logging import get_logger
 from flakeguard.outages.startup import wait_until_reachable
+from flakeguard.pipeline.poll_schedule import github_identity, start_polling
 from flakeguard.server.app import create_api_app, create_metrics_app
 from flakeguard.server.sampler import MetricsSampler
 from flakeguard.services import Services
+from flakeguard.store.db import describe_database_url
 from flakeguard.workers.handlers import HANDLERS
 from flakeguard.workers.host import WorkerHost
 
@@ -106,7 +108,10 @@ async def run_process(
     api_token: str | None,
     run_workers: bool = True,
     schedule_polling: bool = True,
+    started: Mapping[str, object] | None = None,
 ) -> int:
+    """Serve until SIGTERM/SIGINT. `started` adds what the caller set up (migrations, an embedded
+    Redis) to the one `flakeguard_ready` line that says what runs."""
     services = Services.create(settings, redis_url=redis_url)
     host = WorkerHost(services, HANDLERS, queues or list(QueueName), concurrency=settings.worker_concurrency)
     signals = _Signals(host)
@@ -143,16 +148,20 @@ async def run_process(
         ):
             await host.start()
             services.outages.start_watch(("database", "redis"))
-            if schedule_polling and settings.polling_enabled and QueueName.POLLING in host.queue_names:
-                from flakeguard.pipeline.polling import schedule_polling as schedule
-
-                await schedule(services)
+            polling = "not in this process (--queues)"
+            if schedule_polling and QueueName.POLLING in host.queue_names:
+                polling = await start_polling(services)
             log.info(
                 "flakeguard_ready",
                 health_port=settings.health_check_port,
                 metrics_port=settings.metrics_port if settings.metrics_enabled else None,
                 redis=services.redis.describe(),
                 database=services.engine.dialect.name,
+                database_at=describe_database_url(settings.async_database_url),
+                **dict(started or {}),
+                queues=[q.value for q in host.queue_names],
+                github=github_identity(settings) or "not configured",
+                polling=polling,
             )
         done, _ = await asyncio.wait(
             [asyncio.create_task(signals.stop.wait()), *tasks], return_when=asyncio.FIRST_COMPLETED

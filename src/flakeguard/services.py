@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,11 @@ class Services:
     github: GitHubProvider
     outages: OutageMonitor
     _kv: Any = field(default=None, repr=False)
+    _analysis_turns: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
+
+    def analysis_turn(self, repository: str) -> asyncio.Lock:
+        """The analyses of one repository take turns in this process (see `lock_for_analysis`)."""
+        return self._analysis_turns.setdefault(repository, asyncio.Lock())
 
     @property
     def kv(self) -> aioredis.Redis | RedisCluster:

@@ -22,7 +22,7 @@ from flakeguard.pipeline.report import (
 )
 from flakeguard.services import Services
 
-from .history_helpers import T0, F, History, P, case_id, recompute_repo
+from .history_helpers import T0, F, History, P, S, case_id, recompute_repo
 
 pytestmark = pytest.mark.integration
 HOUR = timedelta(hours=1)
@@ -33,6 +33,7 @@ FIELDS = {
     "name",
     "file",
     "executions",
+    "skipped",
     "failures",
     "failure_rate",
     "score",
@@ -115,6 +116,34 @@ async def test_status_filter(services: Services) -> None:
     assert parse_statuses("") is None
     with pytest.raises(ValueError, match="unknown status"):
         parse_statuses("flaky,weird")
+
+
+async def test_counts_say_how_many_ran_and_a_test_that_never_ran_has_no_rate(services: Services) -> None:
+    """Skipped executions did not run: `2/3 · 100.0%` was two failures of two that ran, one skipped;
+    `0/30 · 0.0%` was a test skipped every time."""
+    h = await History(services).create()
+    for outcomes in ({"sometimes": F, "always_skipped": S}, {"sometimes": F, "always_skipped": S}):
+        await h.run(outcomes, at=T0)
+    await h.run({"sometimes": S, "always_skipped": S}, at=T0 + HOUR)
+    await recompute_repo(h, T0 + 2 * HOUR)
+    async with services.sessions() as session:
+        rows = {r.name: r for r in await build_report(session, h.repository_id)}
+    sometimes, skipped = rows["sometimes"], rows["always_skipped"]
+    assert (sometimes.executions, sometimes.skipped, sometimes.failures_text, sometimes.rate_text) == (
+        3,
+        1,
+        "2/2",
+        "100.0%",
+    )
+    assert (skipped.executions, skipped.skipped, skipped.failures_text, skipped.rate_text) == (
+        3,
+        3,
+        "0/0",
+        "–",
+    )
+    assert skipped.to_json()["skipped"] == 3
+    text = render_markdown("acme/app", list(rows.values()), T0)
+    assert "| 0/0 | 3 | – |" in text and "| 2/2 | 1 | 100.0% |" in text
 
 
 def test_shorten_keeps_the_end() -> None:

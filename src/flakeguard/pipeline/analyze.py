@@ -26,7 +26,7 @@ from flakeguard.pipeline.scoring import (
 )
 from flakeguard.services import Services
 from flakeguard.store.models import Repository, TestExecution, WorkflowRun, utcnow
-from flakeguard.store.repository import chunked, get_repository
+from flakeguard.store.repository import chunked, get_repository, lock_for_analysis
 
 BATCH = 500
 
@@ -63,7 +63,8 @@ async def tests_of_run(session: AsyncSession, workflow_run_row_id: int) -> list[
 
 async def analyze_run(services: Services, job: RunsAnalyzeJob, now: datetime | None = None) -> AnalyzedRun:
     now = now or datetime.now(UTC)
-    async with services.sessions.begin() as session:
+    async with services.analysis_turn(job.repository.full_name), services.sessions.begin() as session:
+        await lock_for_analysis(session, job.repository.owner, job.repository.repo)
         repository = await get_repository(session, job.repository.owner, job.repository.repo)
         if repository is None:
             raise PermanentError(f"repository {job.repository.full_name} has no ingested runs")

@@ -13,6 +13,7 @@ name and the member name; for a lone XML file, its file name as both.
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,18 @@ from flakeguard.pipeline.ingest import IngestResult, archive_limits, parse_limit
 from flakeguard.services import Services
 from flakeguard.store.repository import RunInfo, finish_run, record_run, upsert_repository
 
-__all__ = ["InputError", "LocalInput", "LocalRun", "collect_inputs", "ingest_local"]
+__all__ = ["InputError", "LocalInput", "LocalRun", "collect_inputs", "ingest_local", "parse_commit_sha"]
+_COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def parse_commit_sha(value: str) -> str:
+    """A git commit id: 40 hexadecimal characters (lower-cased). ValueError otherwise."""
+    sha = value.strip().lower()
+    if not _COMMIT_SHA.fullmatch(sha):
+        raise ValueError(
+            f"{value!r} is not a commit id (40 hexadecimal characters, as `git rev-parse HEAD` prints)"
+        )
+    return sha
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +148,7 @@ async def ingest_local(services: Services, run: LocalRun, inputs: Sequence[Local
         workflow_name="flakeguard ingest",
     )
     async with services.sessions.begin() as session:
-        repository = await upsert_repository(session, ref.owner, ref.repo)
+        repository = await upsert_repository(session, ref.owner, ref.repo, active=False)
         run_row = await record_run(session, repository.id, info)
         await store_reports(session, repository.id, run_row, _reports(inputs, services), result)
         if not inputs:

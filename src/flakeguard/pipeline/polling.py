@@ -1,6 +1,7 @@
 """Polling: discover repositories and completed runs, so nothing is lost when a webhook is.
 
-A job scheduler enqueues `poll_all` every POLLING_INTERVAL_MINUTES. `poll_all` refreshes the
+A job scheduler enqueues `poll_all` every POLLING_INTERVAL_MINUTES, and a start-up poll runs when one
+is due (`poll_schedule`). `poll_all` refreshes the
 repositories the App is installed on and enqueues one `poll_repository` per active repository.
 `poll_repository` lists completed runs created within the lookback (or since its cursor minus an
 overlap, after an outage; see `window_start`) and enqueues `runs:ingest` for run attempts not yet stored.
@@ -21,28 +22,17 @@ from flakeguard.jobs.names import Priority, QueueName
 from flakeguard.jobs.payloads import PayloadError, PollingJob, RepositoryRef, RunMetadata, RunsIngestJob
 from flakeguard.jobs.producer import ingest_job_id, safe_id
 from flakeguard.logging import get_logger
+from flakeguard.pipeline.poll_schedule import record_poll_all
 from flakeguard.pipeline.runs import parse_time
 from flakeguard.services import Services
 from flakeguard.store.models import PollingCursor, Repository, WorkflowRun
 from flakeguard.store.repository import upsert_repository
 
 log = get_logger("flakeguard.polling")
-SCHEDULER_ID = "flakeguard-poll-all"
 OVERLAP = timedelta(hours=6)
 FOLLOW_UP_DELAY_MS = 15_000
 MAX_LISTINGS = 20  # listings (of up to 1,000 runs each) one poll may walk through
 STORED_LOOKUP_CHUNK = 1000
-
-
-async def schedule_polling(services: Services) -> None:
-    every_ms = services.settings.polling_interval_minutes * 60_000
-    await services.producer.queue(QueueName.POLLING).upsertJobScheduler(
-        SCHEDULER_ID,
-        {"every": every_ms},
-        "poll",
-        PollingJob(type="poll_all").to_wire(),
-        {"priority": Priority.LOW.bullmq, "removeOnComplete": 20, "removeOnFail": 20},
-    )
 
 
 async def discover_repositories(services: Services) -> int:
@@ -66,11 +56,16 @@ async def discover_repositories(services: Services) -> int:
     return count
 
 
-async def poll_all(services: Services, job: PollingJob) -> dict[str, Any]:
+async def poll_all(services: Services, job: PollingJob, round_id: str | None = None) -> dict[str, Any]:
+    """One round: discover, then one `poll_repository` per active repository. Their job ids carry the
+    round (the poll_all job's own id, else the polling interval), so a retried round adds nothing
+    twice while a start-up round is never mistaken for the interval's earlier one."""
     discovered = await discover_repositories(services)
     async with services.sessions() as session:
         repos = (await session.execute(select(Repository).where(Repository.active.is_(True)))).scalars().all()
-    bucket = int(datetime.now(UTC).timestamp() // max(services.settings.polling_interval_minutes * 60, 60))
+    bucket = round_id or int(
+        datetime.now(UTC).timestamp() // max(services.settings.polling_interval_minutes * 60, 60)
+    )
     for repo in repos:
         await services.producer.poll(
             PollingJob(
@@ -83,6 +78,7 @@ async def poll_all(services: Services, job: PollingJob) -> dict[str, Any]:
             ),
             job_id=safe_id("poll", repo.owner, repo.name, bucket),
         )
+    await record_poll_all(services)
     return {"discovered": discovered, "repositories": len(repos)}
 
 
@@ -231,11 +227,11 @@ async def poll_repository(services: Services, job: PollingJob) -> dict[str, Any]
     }
 
 
-async def run_polling_job(services: Services, job: PollingJob) -> dict[str, Any]:
+async def run_polling_job(services: Services, job: PollingJob, job_id: str | None = None) -> dict[str, Any]:
     if job.type == "poll_repository":
         if job.repository is None:
             raise PayloadError("invalid PollingJob payload: repository: required for type poll_repository")
         return await poll_repository(services, job)
     if job.type == "discover_repositories":
         return {"discovered": await discover_repositories(services)}
-    return await poll_all(services, job)
+    return await poll_all(services, job, round_id=job_id)

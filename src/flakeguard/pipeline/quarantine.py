@@ -23,6 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flakeguard.analysis import JSONObject
+from flakeguard.junit.identity import KEY_SEP, display_name, split_key
+from flakeguard.pipeline.test_refs import NamedTest, Resolution, resolve_references
 from flakeguard.store.models import FlakinessResult, Quarantine, QuarantineEvent, TestCase
 from flakeguard.store.repository import chunked, insert_ignoring_conflicts, key_hash
 
@@ -46,6 +48,10 @@ class QuarantineEntry:
     status: str | None = None
     confidence: float | None = None
     score: float | None = None
+
+    @property
+    def display(self) -> str:
+        return display_name(self.classname, self.name)
 
     def to_json(self) -> JSONObject:
         return {
@@ -76,6 +82,14 @@ class QuarantineHistoryEntry:
     actor: str
     at: datetime
 
+    @property
+    def display(self) -> str:
+        """The test's name as the report prints it (from its key)."""
+        _, classname, name, file_part = (
+            split_key(self.key) if self.key.count(KEY_SEP) == 3 else ([], "", self.key, "")
+        )
+        return display_name(classname, name or file_part)
+
     def to_json(self) -> JSONObject:
         return {
             "id": self.id,
@@ -89,19 +103,9 @@ class QuarantineHistoryEntry:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedTests:
-    ids: list[int]
-    unknown: list[str]
-
-
-async def resolve_tests(
-    session: AsyncSession, repository_id: int, refs: Sequence[str | int]
-) -> ResolvedTests:
-    """Test case ids of this repository for references given as ids or as full test keys.
-
-    A reference is tried as a key first (a key can be all digits, e.g. a Go subtest name), then as an id.
-    """
+async def resolve_tests(session: AsyncSession, repository_id: int, refs: Sequence[str | int]) -> Resolution:
+    """Test case ids of this repository for references as people give them (`test_refs`): full keys
+    and ids are looked up directly; any other name is matched against the repository's tests."""
     wanted = [str(r) for r in refs]
     hashes = {key_hash(ref): ref for ref in wanted}
     numeric = {int(ref): ref for ref in wanted if ref.isdigit()}
@@ -120,15 +124,21 @@ async def resolve_tests(
         )
         for (test_id,) in rows.all():
             found.setdefault(numeric[int(test_id)], int(test_id))
-    ids: list[int] = []
-    unknown: list[str] = []
-    for ref in wanted:
-        if ref in found:
-            if found[ref] not in ids:
-                ids.append(found[ref])
-        elif ref not in unknown:
-            unknown.append(ref)
-    return ResolvedTests(ids=ids, unknown=unknown)
+    named = Resolution()
+    rest = [ref for ref in wanted if ref not in found]
+    if rest:
+        rows = await session.execute(
+            select(TestCase.id, TestCase.key, TestCase.classname, TestCase.name).where(
+                TestCase.repository_id == repository_id
+            )
+        )
+        named = resolve_references(rest, [NamedTest(int(r[0]), r[1], r[2], r[3]) for r in rows.all()])
+    found.update(named.found)
+    return Resolution(
+        found={ref: found[ref] for ref in wanted if ref in found},
+        unknown=named.unknown,
+        ambiguous=named.ambiguous,
+    )
 
 
 async def _own_ids(session: AsyncSession, repository_id: int, test_case_ids: Sequence[int]) -> list[int]:

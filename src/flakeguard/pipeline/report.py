@@ -7,10 +7,13 @@ descending, then the key. Tests that were never analysed are listed last as `ins
 Three renderings: JSON (the shape below, for tools), a rich table (terminals) and Markdown (PRs, wikis).
 
     {"repository": "owner/name", "generated_at": ISO8601,
-     "tests": [{"key", "suite", "classname", "name", "file", "executions", "failures", "failure_rate",
-                "score", "status", "confidence", "evidence", "quarantined", "last_failure_at"}]}
+     "tests": [{"key", "suite", "classname", "name", "file", "executions", "skipped", "failures",
+                "failure_rate", "score", "status", "confidence", "evidence", "quarantined",
+                "last_failure_at"}]}
 
-`evidence` is the stored explanation: {"reason": str, "items": [evidence objects]}.
+`evidence` is the stored explanation: {"reason": str, "items": [evidence objects]}. `skipped` counts the
+executions of `executions` that were skipped (null for results analysed before it was recorded);
+`failures` and `failure_rate` count the others, the ones that ran.
 """
 
 from __future__ import annotations
@@ -55,6 +58,21 @@ class ReportRow:
     last_failure_at: datetime | None
     impact: float
     analysed: bool
+    skipped: int | None = None  # executions skipped in the window; None: analysed before it was recorded
+
+    @property
+    def ran(self) -> int:
+        """Executions that passed or failed: what `failures` and `failure_rate` count."""
+        return self.executions - (self.skipped or 0)
+
+    @property
+    def failures_text(self) -> str:
+        return f"{self.failures}/{self.ran}"
+
+    @property
+    def rate_text(self) -> str:
+        """The failure rate, or `–` when the test never ran (skipped every time)."""
+        return "–" if self.ran == 0 else _pct(self.failure_rate)
 
     def sort_key(self) -> tuple[float, int, float, float, str]:
         return (
@@ -85,6 +103,7 @@ class ReportRow:
             "name": self.name,
             "file": self.file,
             "executions": self.executions,
+            "skipped": self.skipped,
             "failures": self.failures,
             "failure_rate": self.failure_rate,
             "score": self.score,
@@ -123,6 +142,7 @@ def report_select(repository_id: int, *, with_evidence: bool = True) -> Select[A
             TestCase.name,
             TestCase.file,
             FlakinessResult.executions,
+            FlakinessResult.skipped,
             FlakinessResult.failures,
             FlakinessResult.failure_rate,
             FlakinessResult.score,
@@ -179,6 +199,7 @@ def report_row(r: Row[Any], *, with_evidence: bool = True) -> ReportRow:
         last_failure_at=r.last_failure_at,
         impact=float(r.impact or 0.0),
         analysed=analysed,
+        skipped=None if r.skipped is None else int(r.skipped),
     )
 
 
@@ -211,14 +232,14 @@ def report_json(repository: str, rows: Sequence[ReportRow], generated_at: dateti
 
 
 def shorten(text: str, width: int) -> str:
-    """Fit `text` in `width` characters, keeping its end (the test's own name) and cutting the middle."""
+    """Fit `text` in `width` characters, keeping its end: a test's own name and its class or module
+    are its most specific part (`…test_module_0 › test_case_000`). `flakeguard quarantine add --test`
+    accepts the shortened form."""
     if len(text) <= width:
         return text
     if width <= 1:
-        return text[:width]
-    head = max(0, (width - 1) // 3)
-    tail = width - 1 - head
-    return f"{text[:head]}…{text[len(text) - tail :]}"
+        return text[-width:] if width else ""
+    return f"…{text[len(text) - (width - 1) :]}"
 
 
 def _pct(value: float) -> str:
@@ -227,6 +248,10 @@ def _pct(value: float) -> str:
 
 def _opt(value: float | None, fmt: str = "{:.2f}") -> str:
     return "–" if value is None else fmt.format(value)
+
+
+def _skipped(row: ReportRow) -> str:
+    return "–" if row.skipped is None else str(row.skipped)
 
 
 def _date(value: datetime | None) -> str:
@@ -247,16 +272,16 @@ def render_markdown(repository: str, rows: Sequence[ReportRow], generated_at: da
         f"{len(rows)} tests ({summary}), generated {generated_at.isoformat(timespec='seconds')}, "
         "sorted by impact (failures on otherwise green runs first).",
         "",
-        "| # | Test | Status | Confidence | Score | Failures | Failure rate | Impact | Quarantined "
-        "| Last failure |",
-        "|--:|------|--------|-----------:|------:|---------:|-------------:|-------:|:-----------:"
-        "|--------------|",
+        "| # | Test | Status | Confidence | Score | Failures | Skipped | Failure rate | Impact "
+        "| Quarantined | Last failure |",
+        "|--:|------|--------|-----------:|------:|---------:|--------:|-------------:|-------:"
+        "|:-----------:|--------------|",
     ]
     for index, row in enumerate(rows, 1):
         suite = f" <sub>{cell(display_suite(row.suite))}</sub>" if row.suite else ""
         lines.append(
             f"| {index} | `{cell(shorten(row.display, 120))}`{suite} | {row.status} | {row.confidence:.2f} | "
-            f"{_opt(row.score)} | {row.failures}/{row.executions} | {_pct(row.failure_rate)} | "
+            f"{_opt(row.score)} | {row.failures_text} | {_skipped(row)} | {row.rate_text} | "
             f"{row.impact:.2f} | "
             f"{'yes' if row.quarantined else ''} | {_date(row.last_failure_at)} |"
         )
@@ -270,8 +295,9 @@ STATUS_STYLE = {"broken": "bold red", "flaky": "bold yellow", "healthy": "green"
 # column takes its content plus 3 (padding on both sides and a border).
 _COLUMNS: tuple[tuple[str, int, str, Callable[[int, ReportRow], str]], ...] = (
     ("status", 17, "left", lambda i, r: r.status),
-    ("failures", 11, "right", lambda i, r: f"{r.failures}/{r.executions}"),
-    ("rate", 6, "right", lambda i, r: _pct(r.failure_rate)),
+    ("failed/ran", 11, "right", lambda i, r: r.failures_text),  # skipped executions did not run
+    ("rate", 6, "right", lambda i, r: r.rate_text),
+    ("skipped", 7, "right", lambda i, r: _skipped(r)),
     ("Q", 3, "center", lambda i, r: "yes" if r.quarantined else ""),
     ("conf", 4, "right", lambda i, r: f"{r.confidence:.2f}"),
     ("score", 5, "right", lambda i, r: _opt(r.score)),

@@ -52,6 +52,7 @@ from flakeguard.analysis import (
     Verdict,
     analyze_test,
     decide_quarantine,
+    within_lookback,
 )
 from flakeguard.config import Settings
 from flakeguard.jobs.payloads import AnalysisConfigPayload
@@ -332,6 +333,7 @@ class _Computed:
 
     analysis: TestAnalysis
     evidence_json: str
+    skipped: int  # executions of the window that were skipped (the report shows how many ran)
 
 
 @dataclass(slots=True)
@@ -364,14 +366,14 @@ class AnalysisMemo:
             else None
         )
         codes = history.codes if history is not None else ()
-        analysis = analyze_test(
-            observations_of(codes, runs.runs, runs.observations), self.config, previous, self.now
-        )
+        observations = observations_of(codes, runs.runs, runs.observations)
+        analysis = analyze_test(observations, self.config, previous, self.now)
+        skipped = sum(obs.is_skipped for obs in within_lookback(observations, self.config, self.now))
         verdict = analysis.verdict
         evidence = json.dumps(
             {"reason": verdict.reason, "items": verdict.evidence_json()}, separators=(",", ":")
         )
-        computed = _Computed(analysis, evidence)
+        computed = _Computed(analysis, evidence, skipped)
         if self.reuse:
             self.entries[key] = computed
         return computed
@@ -431,6 +433,7 @@ async def _load_priors(session: AsyncSession, test_ids: Sequence[int]) -> dict[i
 _RESULT_COLUMNS = (
     "test_case_id",
     "executions",
+    "skipped",
     "failures",
     "failure_rate",
     "inconsistency",
@@ -449,6 +452,7 @@ _RESULT_COLUMNS = (
 )
 _RESULT_TYPES = (
     "bigint",
+    "int",
     "int",
     "int",
     "float8",
@@ -483,6 +487,7 @@ def _row(test_id: int, computed: _Computed, last_evidence: datetime | None) -> t
     return (
         test_id,
         analysis.executions,
+        computed.skipped,
         analysis.failures,
         analysis.failure_rate,
         score.inconsistency if score else None,

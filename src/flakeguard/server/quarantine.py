@@ -1,11 +1,13 @@
 """Quarantine API: the list test runners read to mute tests, manual quarantine/release, history.
 
     GET  /api/v1/repos/{owner}/{repo}/quarantine           the quarantined tests (JSON object, `tests`)
-    POST /api/v1/repos/{owner}/{repo}/quarantine           {"tests": [key or id, ...], "reason", "actor"}
+    POST /api/v1/repos/{owner}/{repo}/quarantine           {"tests": [name, ...], "reason", "actor"}
     POST /api/v1/repos/{owner}/{repo}/quarantine/release   same body
     GET  /api/v1/repos/{owner}/{repo}/quarantine/history   changes, newest first (?limit=, ?test=)
 
-Every route needs the bearer token. A change naming any unknown test changes nothing (404 lists them).
+Every route needs the bearer token. Tests are named as the CLI names them (`pipeline.test_refs`: the
+printed name, classname::name, a unique end of it, the id or the key). A change naming any unknown
+test changes nothing (404 lists them), nor one naming several tests at once (409 lists the candidates).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from flakeguard.pipeline.quarantine import (
     release_tests,
     resolve_tests,
 )
+from flakeguard.pipeline.test_refs import Resolution
 from flakeguard.server.auth import require_api_token
 from flakeguard.services import Services
 from flakeguard.store.models import Repository
@@ -55,6 +58,24 @@ async def _repository(session: AsyncSession, owner: str, repo: str) -> Repositor
     return repository
 
 
+def _refuse_unresolved(resolved: Resolution) -> None:
+    """404 naming unknown tests; 409 listing the candidates of a name several tests answer to."""
+    if resolved.unknown:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            {
+                "message": "unknown tests; nothing changed",
+                "unknown": resolved.unknown,
+                "ambiguous": resolved.ambiguous,
+            },
+        )
+    if resolved.ambiguous:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            {"message": "ambiguous test names; nothing changed", "ambiguous": resolved.ambiguous},
+        )
+
+
 @router.get("")
 async def list_quarantine(request: Request, owner: str, repo: str) -> dict[str, Any]:
     async with _services(request).sessions() as session:
@@ -69,11 +90,7 @@ async def _change(
     async with _services(request).sessions.begin() as session:
         repository = await _repository(session, owner, repo)
         resolved = await resolve_tests(session, repository.id, body.tests)
-        if resolved.unknown:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                {"message": "unknown tests; nothing changed", "unknown": resolved.unknown},
-            )
+        _refuse_unresolved(resolved)
         fn = release_tests if release else quarantine_tests
         changed = await fn(session, repository.id, resolved.ids, reason=body.reason, actor=body.actor)
     return {
@@ -110,8 +127,7 @@ async def history(
         ids = None
         if test:
             resolved = await resolve_tests(session, repository.id, test)
-            if resolved.unknown:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, {"unknown": resolved.unknown})
+            _refuse_unresolved(resolved)
             ids = resolved.ids
         events = await quarantine_history(session, repository.id, test_case_ids=ids, limit=limit)
     return {"repository": repository.full_name, "events": [e.to_json() for e in events]}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -18,18 +18,27 @@ SERVER_KEEPALIVES = {
 }
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, connect_timeout_s: float | None = None) -> AsyncEngine:
+    """`connect_timeout_s` bounds each new PostgreSQL connection (asyncpg's own default is 60 s)."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _enable_sqlite_pragmas(engine.sync_engine)
         return engine
+    connect_args: dict[str, object] = {"server_settings": SERVER_KEEPALIVES}
+    if connect_timeout_s is not None:
+        connect_args["timeout"] = connect_timeout_s
     return create_async_engine(
-        url,
-        pool_size=10,
-        max_overflow=10,
-        pool_pre_ping=True,
-        connect_args={"server_settings": SERVER_KEEPALIVES},
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
     )
+
+
+def describe_database_url(url: str) -> str:
+    """For messages and logs: the SQLite file, or scheme://host:port/database; never a user or password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return str(parsed.database or ":memory:")
+    host = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    return f"{parsed.get_backend_name()}://{host}/{parsed.database}"
 
 
 def _enable_sqlite_pragmas(engine: Engine) -> None:

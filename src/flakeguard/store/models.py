@@ -171,6 +171,7 @@ class FlakinessResult(Base):
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
     lookback_days: Mapped[int] = mapped_column(Integer)
     executions: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int | None] = mapped_column(Integer)  # NULL: analysed before it was recorded
     failures: Mapped[int] = mapped_column(Integer)
     failure_rate: Mapped[float] = mapped_column(Float)
     inconsistency: Mapped[float | None] = mapped_column(Float)

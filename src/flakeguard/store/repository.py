@@ -73,7 +73,11 @@ async def upsert_repository(
     *,
     installation_id: int | None = None,
     default_branch: str | None = None,
+    active: bool = True,
 ) -> Repository:
+    """The repository row, created when missing. `active` (polled for GitHub runs) applies to a new
+    row only: repositories fed by `flakeguard ingest` are created inactive, and never polled until
+    `flakeguard repos add` says they are on GitHub."""
     repo = await get_repository(session, owner, name)
     if repo is None:
         stmt = (
@@ -83,7 +87,7 @@ async def upsert_repository(
                 name=name,
                 installation_id=installation_id,
                 default_branch=default_branch,
-                active=True,
+                active=active,
                 created_at=utcnow(),
                 updated_at=utcnow(),
             )
@@ -260,6 +264,26 @@ async def store_executions(
     counts.tests = len(counts.test_case_ids)
     counts.failed_tests = len(failed)
     return counts
+
+
+async def lock_for_analysis(session: AsyncSession, owner: str, name: str) -> None:
+    """Make the analyses of one repository take turns across processes (PostgreSQL: FOR NO KEY UPDATE
+    on its row, held to the end of the transaction; later statements see what committed while it
+    waited; ingests, whose foreign keys take FOR KEY SHARE, are not held up).
+
+    An analysis reads the repository's histories, then writes every test's result: two at once (two
+    runs ingested together) could end with the one that read less writing last, and a test stayed
+    at 24 of its 30 executions until the next run. On SQLite nothing is taken here: its one writer
+    lock held through an analysis stalled concurrent ingests up to the busy timeout, and SQLite
+    serves one process (`flakeguard up`), whose analyses take turns in memory
+    (`Services.analysis_turn`)."""
+    if session.bind.dialect.name != "postgresql":
+        return
+    await session.execute(
+        select(Repository.id)
+        .where(Repository.owner == owner, Repository.name == name)
+        .with_for_update(key_share=True)
+    )
 
 
 async def upsert_rows(

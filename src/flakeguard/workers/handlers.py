@@ -97,7 +97,7 @@ async def handle_recompute(ctx: JobContext) -> dict[str, Any]:
 async def handle_polling(ctx: JobContext) -> dict[str, Any]:
     job = parse_payload(PollingJob, ctx.data)
     await ensure_reserve(ctx.services, job.priority, job.repository)
-    return await run_polling_job(ctx.services, job)
+    return await run_polling_job(ctx.services, job, job_id=ctx.job.id)
 
 
 HANDLERS: dict[QueueName, Handler] = {

@@ -1,0 +1,3 @@
+from flakeguard.cli.root import main
+
+main()
