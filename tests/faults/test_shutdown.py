@@ -76,6 +76,11 @@ async def test_two_sigterm_restarts_in_a_row_hand_the_same_jobs_back_without_spe
     second = world.worker("w2", env)
     await until(lambda: _all_active(world.jobs, ingest_ids), 60, "the same five jobs in flight again", second)
     second.signal(signal.SIGTERM)
+    # The second signal only once the first was taken: sent back to back, both would be pending
+    # together and Linux delivers the lower-numbered SIGINT first.
+    await until(
+        lambda: any(e["msg"] == "shutdown_requested" for e in second.events()), 30, "SIGTERM taken", second
+    )
     second.signal(signal.SIGINT)
     assert await second.wait_exit(30) == 128 + signal.SIGINT, second.log()[-3000:]
     await _assert_handed_back_untouched(world.jobs, ingest_ids)
